@@ -7,6 +7,12 @@ public readonly record struct Rational(long Numerator, long Denominator)
 {
     public double Value => Denominator == 0 ? 0 : (double)Numerator / Denominator;
 
+    /// <summary>
+    /// <paramref name="ticks"/> of this time base in seconds, correctly rounded (1001 ticks of 1/1000 give exactly the
+    /// double nearest 1.001, as a parsed "1.001" does; multiplying by 0.001 would not).
+    /// </summary>
+    public double ToSeconds(long ticks) => (double)ticks * Numerator / Denominator;
+
     public bool IsValid => Numerator > 0 && Denominator > 0;
 
     /// <summary>Parses "30000/1001", "25" or "0/0" (invalid values parse to 0/0).</summary>

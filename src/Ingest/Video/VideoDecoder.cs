@@ -161,7 +161,7 @@ public sealed class VideoDecoder
             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]);
 
         var shown = Channel.CreateUnbounded<long>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        double filterTimeBase = tb;
+        Rational filterTimeBase = Metadata.TimeBase;
         void OnStderr(string line)
         {
             if (!line.Contains("Parsed_showinfo", StringComparison.Ordinal))
@@ -176,7 +176,7 @@ public sealed class VideoDecoder
                 Rational r = Rational.Parse(value);
                 if (r.IsValid)
                 {
-                    filterTimeBase = r.Value;
+                    filterTimeBase = r;
                 }
 
                 return;
@@ -214,7 +214,7 @@ public sealed class VideoDecoder
                     throw new DecodeException(Metadata.Path, null, "FFmpeg delivered a frame without reporting its timestamp.");
                 }
 
-                double ptsSeconds = (pts * filterTimeBase) - Metadata.StartSeconds;
+                double ptsSeconds = filterTimeBase.ToSeconds(pts) - Metadata.StartSeconds;
                 int target = Owner(targets, ptsSeconds);
                 received++;
                 yield return (target, ptsSeconds, rgb);

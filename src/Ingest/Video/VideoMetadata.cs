@@ -53,6 +53,9 @@ public sealed record VideoMetadata
 
     public required bool HasAudio { get; init; }
 
+    /// <summary>Problems found while probing that do not stop decoding (e.g. a truncated file).</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
     /// <summary>Number of frames, counted from the packets of the stream.</summary>
     public int FrameCount => Timeline.FrameCount;
 

@@ -37,6 +37,11 @@ public static class VideoProbe
 
         JsonElement? video = streams.Cast<JsonElement?>().FirstOrDefault(x => Str(x!.Value, "codec_type") == "video" && !IsAttachedPicture(x.Value));
         bool hasAudio = streams.Any(x => Str(x, "codec_type") == "audio");
+        if (streams.Length == 0)
+        {
+            throw new EmptyVideoException(full, $"'{path}' holds no streams at all: it is an empty (zero-length) recording.");
+        }
+
         if (video is null)
         {
             string kinds = streams.Length == 0 ? "no streams" : string.Join(", ", streams.Select(x => Str(x, "codec_type") ?? "unknown"));
@@ -84,6 +89,12 @@ public static class VideoProbe
             throw new EmptyVideoException(full, $"'{path}' has a video stream ({codec}) with no frames.");
         }
 
+        var warnings = new List<string>();
+        if (Int(v, "nb_frames") is { } declared && declared > pts.Length + 1)
+        {
+            warnings.Add($"The container declares {declared} frames but only {pts.Length} could be read: the file is truncated.");
+        }
+
         double fps = frameRate.IsValid ? frameRate.Value : 0;
         double end = pts[^1] + lastDuration;
         double duration = Math.Max(streamDuration ?? formatDuration ?? end, end);
@@ -112,6 +123,7 @@ public static class VideoProbe
             StartSeconds = formatStart,
             BitRate = Dbl(format, "bit_rate") is { } br ? (long)br : null,
             HasAudio = hasAudio,
+            Warnings = warnings,
             Timeline = new VideoTimeline(pts, keyframes, duration, fps),
             RawPts = rawPts,
         };
@@ -183,9 +195,8 @@ public static class VideoProbe
             lastDuration = duration;
         }
 
-        double tb = timeBase.Value;
-        double[] seconds = raw.Select(p => (p * tb) - startSeconds).ToArray();
-        return (raw.ToArray(), seconds, keys.ToArray(), lastDuration * tb);
+        double[] seconds = raw.Select(p => timeBase.ToSeconds(p) - startSeconds).ToArray();
+        return (raw.ToArray(), seconds, keys.ToArray(), timeBase.ToSeconds(lastDuration));
     }
 
     private static JsonDocument ParseJson(string json, string full, string path)

@@ -77,10 +77,14 @@ public sealed class VideoTimeline
     public double FrameDuration(int index) =>
         index + 1 < _pts.Length ? _pts[index + 1] - _pts[index] : Math.Max(DurationSeconds - _pts[index], 1 / AverageFrameRate);
 
-    /// <summary>Index of the frame on screen at <paramref name="seconds"/>: the last frame whose timestamp is ≤ it (0 before the first).</summary>
+    /// <summary>
+    /// Index of the frame on screen at <paramref name="seconds"/>: the last frame whose timestamp is ≤ it (0 before the
+    /// first). A time within a microsecond of a frame's timestamp counts as that frame's, so a timestamp printed with six
+    /// decimals finds its frame.
+    /// </summary>
     public int FramePlayedAt(double seconds)
     {
-        int i = Array.BinarySearch(_pts, seconds);
+        int i = Array.BinarySearch(_pts, seconds + 1e-6);
         if (i >= 0)
         {
             return i;
