@@ -1,5 +1,3 @@
-using System.Text.Json.Serialization;
-
 namespace VideoLong.Ingest;
 
 /// <summary>What <see cref="VideoProbe"/> learned about a video file: container, codec, geometry, timing and the frame index.</summary>
@@ -62,10 +60,8 @@ public sealed record VideoMetadata
     public IEnumerable<double> KeyframeSeconds => Timeline.KeyframeSeconds;
 
     /// <summary>The frame index (presentation timestamps and keyframes).</summary>
-    [JsonIgnore]
     public required VideoTimeline Timeline { get; init; }
 
     /// <summary>Raw presentation timestamps in <see cref="TimeBase"/> units, parallel to the timeline; used to select frames exactly.</summary>
-    [JsonIgnore]
     internal long[] RawPts { get; init; } = [];
 }

@@ -53,8 +53,8 @@ public sealed class When_a_video_is_probed(TestVideos videos)
     /// <summary>Presentation times from ffprobe's decoded frame list, relative to the container start.</summary>
     internal static double[] ReferenceFrameTimes(string file)
     {
-        double start = double.Parse(Cli.Run("ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", file).Trim(), CultureInfo.InvariantCulture);
-        return Cli.Run("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time", "-of", "csv=p=0", file)
+        double start = double.Parse(Tool.Run("ffprobe", "-v", "error", "-show_entries", "format=start_time", "-of", "csv=p=0", file).Trim(), CultureInfo.InvariantCulture);
+        return Tool.Run("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time", "-of", "csv=p=0", file)
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => double.Parse(s.TrimEnd(','), CultureInfo.InvariantCulture) - start)
             .Order()
@@ -104,7 +104,7 @@ public sealed class When_frames_are_decoded(TestVideos videos)
             Assert.Equal(reference[wanted[k]], frames[k].PtsSeconds, 6);
             Assert.False(frames[k].Approximate);
             Assert.Equal(32 * 24 * 3, frames[k].Rgb24.Length);
-            byte[] expected = Cli.RunBytes("ffmpeg", "-v", "error", "-i", file, "-vf", $"select=eq(n\\,{wanted[k]}),scale=32:24,setsar=1,format=rgb24",
+            byte[] expected = Tool.RunBytes("ffmpeg", "-v", "error", "-i", file, "-vf", $"select=eq(n\\,{wanted[k]}),scale=32:24,setsar=1,format=rgb24",
                 "-fps_mode", "passthrough", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1");
             Assert.Equal(expected, frames[k].Rgb24);
         }

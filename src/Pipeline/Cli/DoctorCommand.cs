@@ -1,0 +1,74 @@
+using System.CommandLine;
+using VideoLong.Ingest;
+using VideoLong.Ingest.Tools;
+
+namespace VideoLong.Pipeline.Cli;
+
+/// <summary><c>videolong doctor</c>: what is installed, what is missing and how to install it.</summary>
+internal static class DoctorCommand
+{
+    public static Command Create(CliContext cli)
+    {
+        var json = new Option<bool>("--json") { Description = "Write JSON to stdout." };
+        var command = new Command("doctor", "Check FFmpeg, ffprobe, libvips and the model runtimes; exit non-zero when a required piece is missing.") { json };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var checks = new List<Check>
+            {
+                await ToolAsync("ffmpeg", MediaTools.Ffmpeg, required: true, "apt-get install -y ffmpeg", cancellationToken).ConfigureAwait(false),
+                await ToolAsync("ffprobe", MediaTools.Ffprobe, required: true, "apt-get install -y ffmpeg", cancellationToken).ConfigureAwait(false),
+                Libvips(),
+                await ToolAsync("vips CLI (sample media only)", "vips", required: false, "apt-get install -y libvips-tools", cancellationToken).ConfigureAwait(false),
+                new("TorchSharp", false, false, "not part of this build yet (the model core arrives with the Vision/Language layers)", null),
+                new("ONNX Runtime", false, false, "not part of this build yet", null),
+            };
+
+            bool healthy = checks.All(c => c.Ok || !c.Required);
+            if (parse.GetValue(json))
+            {
+                await cli.WriteJsonAsync(new { healthy, checks }).ConfigureAwait(false);
+            }
+            else
+            {
+                foreach (Check c in checks)
+                {
+                    string mark = c.Ok ? "ok     " : c.Required ? "MISSING" : "absent ";
+                    await cli.Out.WriteLineAsync($"{mark} {c.Name,-30} {c.Detail}{(c.Ok || c.Install is null ? "" : $"  → install: {c.Install}")}").ConfigureAwait(false);
+                }
+
+                await cli.Out.WriteLineAsync(healthy ? "All required pieces are present." : "Some required pieces are missing (see above).").ConfigureAwait(false);
+            }
+
+            return healthy ? VideoLongCli.ExitOk : VideoLongCli.ExitFailure;
+        });
+        return command;
+    }
+
+    private static async Task<Check> ToolAsync(string name, string executable, bool required, string install, CancellationToken cancellationToken)
+    {
+        try
+        {
+            string version = await MediaTools.GetVersionAsync(executable, cancellationToken).ConfigureAwait(false);
+            return new Check(name, required, true, version, install);
+        }
+        catch (VideoLongException e)
+        {
+            return new Check(name, required, false, VideoLongCli.OneLine(e.Message), install);
+        }
+    }
+
+    private static Check Libvips()
+    {
+        try
+        {
+            string version = $"libvips {NetVips.NetVips.Version(0)}.{NetVips.NetVips.Version(1)}.{NetVips.NetVips.Version(2)} (NetVips, in process)";
+            return new Check("libvips", true, true, version, "dotnet restore (NetVips.Native.linux-x64)");
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NetVips.VipsException)
+        {
+            return new Check("libvips", true, false, VideoLongCli.OneLine(e.Message), "dotnet restore (NetVips.Native.linux-x64)");
+        }
+    }
+
+    internal sealed record Check(string Name, bool Required, bool Ok, string Detail, string? Install);
+}
