@@ -43,7 +43,7 @@ public static class VideoLongCli
             await stderr.WriteLineAsync("videolong: cancelled").ConfigureAwait(false);
             return ExitCancelled;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or FormatException)
         {
             context.ClearProgress();
             await stderr.WriteLineAsync($"videolong: error: {OneLine(e.Message)}").ConfigureAwait(false);
