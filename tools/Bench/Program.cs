@@ -59,9 +59,20 @@ switch (verb)
 
     case "rss":
     {
-        using var sampler = new RssSampler();
+        // FFmpeg runs through /usr/bin/time (Debian package `time`), which records each run's peak RSS exactly; this
+        // process's own peak is its VmHWM. Nothing polls, so the measurement allocates nothing itself.
+        string log = Path.Combine(Path.GetTempPath(), $"videolong-bench-ffmpeg-{Environment.ProcessId}.rss");
+        string wrapper = Path.Combine(Path.GetTempPath(), $"videolong-bench-ffmpeg-{Environment.ProcessId}.sh");
+        File.WriteAllText(wrapper, $"#!/bin/sh\nexec /usr/bin/time -a -o {log} -f %M ffmpeg \"$@\"\n");
+        if (OperatingSystem.IsLinux()) File.SetUnixFileMode(wrapper, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Environment.SetEnvironmentVariable("VIDEOLONG_FFMPEG", wrapper);
         (double s, int n) = await Measure.OursAsync(file, fps, format, null);
-        Console.WriteLine($"decoded {n} frames in {s:0.00} s; peak RSS: this process {Machine.PeakRssMiB():0.0} MiB, process tree (sampled every 20 ms) {sampler.PeakTreeMiB:0.0} MiB, ffmpeg children {sampler.PeakChildrenMiB:0.0} MiB");
+        double ffmpegMiB = File.ReadAllLines(log).Select(l => double.Parse(l, CultureInfo.InvariantCulture)).Max() / 1024.0;
+        Console.WriteLine($"allocated {GC.GetTotalAllocatedBytes() / 1048576.0:0.0} MiB in all; GCs gen0/1/2: {GC.CollectionCount(0)}/{GC.CollectionCount(1)}/{GC.CollectionCount(2)}");
+        Console.WriteLine($"decoded {n} frames in {s:0.00} s; peak RSS: this process {Machine.PeakRssMiB():0.0} MiB, ffmpeg {ffmpegMiB:0.0} MiB, sum {Machine.PeakRssMiB() + ffmpegMiB:0.0} MiB");
+        Console.WriteLine($"managed heap retained after the decode (after a full collection): {GC.GetTotalMemory(forceFullCollection: true) / 1048576.0:0.0} MiB");
+        File.Delete(log);
+        File.Delete(wrapper);
         break;
     }
 
@@ -100,6 +111,7 @@ namespace VideoLong.Bench
             {
                 times.Add(frame.PtsSeconds);
                 checksum += frame.Rgb24[frame.Rgb24.Length / 2];
+                frame.Dispose();
             }
 
             GC.KeepAlive(checksum);
@@ -149,67 +161,6 @@ namespace VideoLong.Bench
             {
                 return 0;
             }
-        }
-    }
-
-    /// <summary>Samples the resident memory of this process and its children (FFmpeg) every 20 ms.</summary>
-    internal sealed class RssSampler : IDisposable
-    {
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _loop;
-
-        public RssSampler() => _loop = Task.Run(LoopAsync);
-
-        public double PeakTreeMiB { get; private set; }
-
-        public double PeakChildrenMiB { get; private set; }
-
-        private async Task LoopAsync()
-        {
-            int self = Environment.ProcessId;
-            while (!_stop.IsCancellationRequested)
-            {
-                double children = 0;
-                foreach (string dir in Directory.EnumerateDirectories("/proc"))
-                {
-                    string name = Path.GetFileName(dir);
-                    if (!int.TryParse(name, out _))
-                    {
-                        continue;
-                    }
-
-                    try
-                    {
-                        string stat = File.ReadAllText(Path.Combine(dir, "stat"));
-                        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                        if (int.Parse(fields[1], CultureInfo.InvariantCulture) == self)
-                        {
-                            children += Machine.StatusKiB(Path.Combine(dir, "status"), "VmRSS:") / 1024.0;
-                        }
-                    }
-                    catch (IOException)
-                    {
-                    }
-                }
-
-                double tree = (Machine.StatusKiB("/proc/self/status", "VmRSS:") / 1024.0) + children;
-                PeakTreeMiB = Math.Max(PeakTreeMiB, tree);
-                PeakChildrenMiB = Math.Max(PeakChildrenMiB, children);
-                try
-                {
-                    await Task.Delay(20, _stop.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                }
-            }
-        }
-
-        public void Dispose()
-        {
-            _stop.Cancel();
-            _loop.Wait();
-            _stop.Dispose();
         }
     }
 }

@@ -44,6 +44,26 @@ public static class MediaTools
         return (exitCode, Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length), process.StderrTail);
     }
 
+    /// <summary>
+    /// Runs a tool to completion, handing each line of its stdout to <paramref name="onLine"/> as it arrives (nothing is
+    /// buffered, so output of any length costs constant memory). Returns the exit code and the stderr tail.
+    /// </summary>
+    internal static async Task<(int ExitCode, string StderrTail)> RunLinesAsync(string executable, IEnumerable<string> arguments,
+        ToolLimits limits, Action<string> onLine, CancellationToken cancellationToken)
+    {
+        await using ToolProcess process = ToolProcess.Start(executable, arguments, limits, null, cancellationToken);
+        using var reader = new StreamReader(process.StandardOutput, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 65536, leaveOpen: true);
+        while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            process.Touch();
+            onLine(line);
+        }
+
+        process.ThrowIfTimedOut();
+        int exitCode = await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        return (exitCode, process.StderrTail);
+    }
+
     /// <summary>The first line of <c>TOOL -version</c>, e.g. "ffmpeg version 5.1.9-0+deb12u1 …".</summary>
     public static async Task<string> GetVersionAsync(string executable, CancellationToken cancellationToken)
     {

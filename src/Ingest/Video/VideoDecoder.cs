@@ -121,7 +121,7 @@ public sealed class VideoDecoder
                         Approximate = target != request.FrameIndex,
                         Width = width,
                         Height = height,
-                        Rgb24 = r == 0 ? rgb : (byte[])rgb.Clone(),
+                        Rgb24 = r == 0 ? rgb : Copy(rgb),
                     };
                     progress?.Report(new DecodeProgress(++delivered, total));
                 }
@@ -202,10 +202,11 @@ public sealed class VideoDecoder
             Stream stdout = process.StandardOutput;
             for (int k = 0; k < targets.Length; k++)
             {
-                byte[] rgb = new byte[frameBytes];
+                byte[] rgb = FrameBufferPool.Rent(frameBytes);
                 int got = await ReadFullyAsync(stdout, rgb, process, cancellationToken).ConfigureAwait(false);
                 if (got < frameBytes)
                 {
+                    FrameBufferPool.Return(rgb);
                     break;
                 }
 
@@ -288,6 +289,13 @@ public sealed class VideoDecoder
 
         Build(0, targets.Length);
         return sb.ToString();
+    }
+
+    private static byte[] Copy(byte[] source)
+    {
+        byte[] copy = FrameBufferPool.Rent(source.Length);
+        source.CopyTo(copy, 0);
+        return copy;
     }
 
     private static async Task<int> ReadFullyAsync(Stream stream, byte[] buffer, ToolProcess process, CancellationToken cancellationToken)

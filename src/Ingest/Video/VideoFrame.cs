@@ -4,8 +4,14 @@ namespace VideoLong.Ingest;
 /// One decoded frame: RGB24 pixels (row-major, 3 bytes a pixel, <see cref="Width"/>·<see cref="Height"/>·3 bytes) and
 /// the frame's exact presentation timestamp as the decoder delivered it.
 /// </summary>
-public sealed record VideoFrame
+/// <remarks>
+/// Disposing a frame hands its pixel buffer back to the decoder for the next frames (keeping memory flat over long
+/// videos); do not touch <see cref="Rgb24"/> after that. A frame that is kept need not be disposed.
+/// </remarks>
+public sealed record VideoFrame : IDisposable
 {
+    private int _disposed;
+
     /// <summary>Position of this frame's request in the <see cref="SamplePlan"/>.</summary>
     public required int SampleIndex { get; init; }
 
@@ -31,6 +37,14 @@ public sealed record VideoFrame
     public required int Height { get; init; }
 
     public required byte[] Rgb24 { get; init; }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            FrameBufferPool.Return(Rgb24);
+        }
+    }
 }
 
 /// <summary>Progress of a decode: frames delivered out of the frames requested.</summary>

@@ -146,32 +146,20 @@ public static class VideoProbe
     private static async Task<(long[] Raw, double[] Pts, int[] Keyframes, double LastDuration)> ReadFrameIndexAsync(string full, string path,
         int streamIndex, Rational timeBase, double startSeconds, ProbeOptions options, CancellationToken cancellationToken)
     {
-        (int exit, string csv, string stderr) = await MediaTools.RunAsync(MediaTools.Ffprobe,
+        var frames = new List<(long Pts, bool Key, long Duration)>();
+        (int exit, string stderr) = await MediaTools.RunLinesAsync(MediaTools.Ffprobe,
             ["-v", "error", "-hide_banner", "-select_streams", streamIndex.ToString(CultureInfo.InvariantCulture),
              "-show_entries", "packet=pts,dts,duration,flags", "-of", "csv=p=0", "file:" + full],
-            options.Limits, cancellationToken, maxBytes: 512 << 20).ConfigureAwait(false);
+            options.Limits, line =>
+            {
+                if (ParsePacket(line) is { } packet)
+                {
+                    frames.Add(packet);
+                }
+            }, cancellationToken).ConfigureAwait(false);
         if (exit != 0)
         {
             throw new InvalidMediaException(full, $"Cannot read the packets of '{path}' ({FirstMeaningfulLine(stderr)}).");
-        }
-
-        var frames = new List<(long Pts, bool Key, long Duration)>();
-        foreach (string line in csv.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            // pts,dts,duration,flags  e.g. "1536,-512,512,__" ; a D flag marks packets the demuxer discards (edit-list pre-roll)
-            string[] cells = line.Split(',');
-            if (cells.Length < 4 || cells[3].Contains('D', StringComparison.Ordinal))
-            {
-                continue;
-            }
-
-            long? pts = ParseLong(cells[0]) ?? ParseLong(cells[1]);
-            if (pts is null)
-            {
-                continue;
-            }
-
-            frames.Add((pts.Value, cells[3].Contains('K', StringComparison.Ordinal), ParseLong(cells[2]) ?? 0));
         }
 
         frames.Sort((a, b) => a.Pts.CompareTo(b.Pts));
@@ -197,6 +185,29 @@ public static class VideoProbe
 
         double[] seconds = raw.Select(p => timeBase.ToSeconds(p) - startSeconds).ToArray();
         return (raw.ToArray(), seconds, keys.ToArray(), timeBase.ToSeconds(lastDuration));
+    }
+
+    /// <summary>
+    /// One packet line "pts,dts,duration,flags" (e.g. "1536,-512,512,__"), parsed without allocating. Packets with a D
+    /// flag (discarded by the demuxer, e.g. edit-list pre-roll) and packets with neither pts nor dts are skipped.
+    /// </summary>
+    internal static (long Pts, bool Key, long Duration)? ParsePacket(ReadOnlySpan<char> text)
+    {
+        ReadOnlySpan<char> line = text.Trim();
+        Span<Range> cells = stackalloc Range[5];
+        if (line.Split(cells, ',') < 4)
+        {
+            return null;
+        }
+
+        ReadOnlySpan<char> flags = line[cells[3]];
+        if (flags.Contains('D'))
+        {
+            return null;
+        }
+
+        long? pts = ParseLong(line[cells[0]]) ?? ParseLong(line[cells[1]]);
+        return pts is null ? null : (pts.Value, flags.Contains('K'), ParseLong(line[cells[2]]) ?? 0);
     }
 
     private static JsonDocument ParseJson(string json, string full, string path)
@@ -256,6 +267,6 @@ public static class VideoProbe
     private static double? Dbl(JsonElement e, string name) =>
         Str(e, name) is { } s && double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) && double.IsFinite(v) ? v : null;
 
-    private static long? ParseLong(string s) =>
+    private static long? ParseLong(ReadOnlySpan<char> s) =>
         long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : null;
 }

@@ -38,6 +38,7 @@ internal static class FramesCommand
             await foreach (VideoFrame frame in decoder.DecodeAsync(plan, format, null, cancellationToken).ConfigureAwait(false))
             {
                 string name = string.Create(CultureInfo.InvariantCulture, $"{frame.SampleIndex:D6}_{frame.PtsSeconds:0.000}s.png");
+                using VideoFrame written = frame;
                 FramePng.Save(frame, Path.Combine(outDir, name));
                 (width, height) = (frame.Width, frame.Height);
                 entries.Add(new FrameEntry(frame.SampleIndex, frame.FrameIndex, frame.RequestedSeconds, frame.PtsSeconds, frame.DurationSeconds,

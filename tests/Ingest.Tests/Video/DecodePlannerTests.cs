@@ -96,3 +96,20 @@ public sealed class When_a_frame_format_is_planned
     public void A_size_without_a_resize_mode_is_refused() =>
         Assert.Throws<VideoLongException>(() => new FrameFormat { Width = 10, Height = 10 }.Validate());
 }
+
+public sealed class When_a_packet_line_is_parsed
+{
+    [Theory]
+    [InlineData("1536,-512,512,__", 1536L, false, 512L)]
+    [InlineData("0,-1024,512,K_", 0L, true, 512L)]
+    [InlineData(" N/A,40,1,K_ ", 40L, true, 1L)]           // no pts: the dts stands in (AVI, raw streams)
+    public void Timestamps_flags_and_duration_are_read(string line, long pts, bool key, long duration) =>
+        Assert.Equal((pts, key, duration), VideoProbe.ParsePacket(line));
+
+    [Theory]
+    [InlineData("100,90,10,KD")]          // discarded by the demuxer
+    [InlineData("N/A,N/A,10,K_")]         // no timestamp at all
+    [InlineData("garbage")]
+    [InlineData("")]
+    public void Unusable_packets_are_skipped(string line) => Assert.Null(VideoProbe.ParsePacket(line));
+}
