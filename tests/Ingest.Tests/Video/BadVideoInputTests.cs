@@ -88,10 +88,21 @@ public sealed class When_a_video_input_is_bad(TestVideos videos)
     }
 
     [Fact]
-    public async Task A_probe_past_its_time_limit_is_killed()
+    public async Task A_hung_probe_is_killed_with_its_children_at_the_limit()
     {
-        var options = new ProbeOptions { Limits = new ToolLimits(TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(1)) };
-        await Assert.ThrowsAsync<MediaToolTimeoutException>(() => VideoProbe.ProbeAsync(videos.Mp4, options));
+        var options = new ProbeOptions { Limits = new ToolLimits(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(30)) };
+        using var hung = new HungTool(videos);
+        Environment.SetEnvironmentVariable(Tools.MediaTools.FfprobeEnvironmentVariable, hung.Script);
+        try
+        {
+            var e = await Assert.ThrowsAsync<MediaToolTimeoutException>(() => VideoProbe.ProbeAsync(videos.Mp4, options));
+            Assert.Equal(Path.GetFileName(hung.Script), e.Tool);
+            hung.AssertChildKilled();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Tools.MediaTools.FfprobeEnvironmentVariable, null);
+        }
     }
 
     [Fact]

@@ -188,14 +188,30 @@ public sealed class When_frames_are_decoded(TestVideos videos)
             await ToListAsync(decoder.DecodeAsync(FrameSamplers.Fps(decoder.Metadata.Timeline, 1), FrameFormat.Native, null, cts.Token)));
     }
 
-    [Fact]
-    public async Task A_decode_past_its_time_limit_is_killed_with_a_clear_error()
+    [Theory]
+    [InlineData(300, 30_000)]      // the overall limit runs out
+    [InlineData(30_000, 300)]      // the tool stops producing output
+    public async Task A_hung_ffmpeg_is_killed_with_its_children_at_the_limit(int timeoutMs, int inactivityMs)
     {
-        var options = new DecoderOptions { Limits = new ToolLimits(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)) };
-        var decoder = await VideoDecoder.OpenAsync(videos.Mkv, options);
-        var e = await Assert.ThrowsAsync<MediaToolTimeoutException>(async () =>
-            await ToListAsync(decoder.DecodeAsync(FrameSamplers.Fps(decoder.Metadata.Timeline, 30), FrameFormat.Native)));
-        Assert.Equal("ffmpeg", e.Tool);
+        var decoder = await VideoDecoder.OpenAsync(videos.Mp4, new DecoderOptions
+        {
+            Limits = new ToolLimits(TimeSpan.FromMilliseconds(timeoutMs), TimeSpan.FromMilliseconds(inactivityMs)),
+        });
+        using var hung = new HungTool(videos);
+        Environment.SetEnvironmentVariable(Tools.MediaTools.FfmpegEnvironmentVariable, hung.Script);
+        try
+        {
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var e = await Assert.ThrowsAsync<MediaToolTimeoutException>(async () =>
+                await ToListAsync(decoder.GetFramesPlayedAtAsync([1.0], FrameFormat.Native)));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}");
+            Assert.Contains("was stopped", e.Message, StringComparison.Ordinal);
+            hung.AssertChildKilled();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Tools.MediaTools.FfmpegEnvironmentVariable, null);
+        }
     }
 
     internal static async Task<List<VideoFrame>> ToListAsync(IAsyncEnumerable<VideoFrame> frames)
@@ -212,5 +228,44 @@ public sealed class When_frames_are_decoded(TestVideos videos)
     private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);
+    }
+}
+
+/// <summary>A stand-in for FFmpeg that hangs: a shell script whose child sleeps, recording the child's pid.</summary>
+internal sealed class HungTool : IDisposable
+{
+    private readonly string _pidFile;
+
+    public HungTool(TempMedia media)
+    {
+        string id = Guid.NewGuid().ToString("N")[..8];
+        _pidFile = media.PathOf($"hung-{id}.pid");
+        Script = media.PathOf($"hung-{id}.sh");
+        File.WriteAllText(Script, $"#!/bin/sh\nsleep 60 &\necho $! > {_pidFile}\nwait\n");
+        File.SetUnixFileMode(Script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    public string Script { get; }
+
+    /// <summary>The sleeping child must be gone too (killed with the tree, not orphaned).</summary>
+    public void AssertChildKilled()
+    {
+        int pid = int.Parse(File.ReadAllText(_pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        for (int i = 0; i < 50 && IsAlive(pid); i++)
+        {
+            Thread.Sleep(20);
+        }
+
+        Assert.False(IsAlive(pid), $"child {pid} survived");
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        string stat = $"/proc/{pid}/stat";
+        return File.Exists(stat) && !File.ReadAllText(stat).Contains(") Z ", StringComparison.Ordinal);
+    }
+
+    public void Dispose()
+    {
     }
 }
