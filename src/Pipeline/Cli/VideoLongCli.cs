@@ -26,6 +26,19 @@ public static class VideoLongCli
         };
 
         ParseResult parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // Usage errors: one line each, and where to find the usage, instead of the whole help text.
+            foreach (System.CommandLine.Parsing.ParseError error in parse.Errors)
+            {
+                await stderr.WriteLineAsync($"videolong: error: {OneLine(error.Message)}").ConfigureAwait(false);
+            }
+
+            string usage = parse.CommandResult.Command == root ? "videolong" : $"videolong {parse.CommandResult.Command.Name}";
+            await stderr.WriteLineAsync($"Run '{usage} --help' for usage.").ConfigureAwait(false);
+            return ExitBadInput;
+        }
+
         try
         {
             return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false },

@@ -108,3 +108,28 @@ public sealed class When_the_cli_probes_and_samples_a_video(TempMedia media)
         }
     }
 }
+
+[Collection(nameof(CliCollection))]
+public sealed class When_the_cli_is_used_wrongly
+{
+    [Fact]
+    public async Task Usage_errors_exit_with_2_and_point_to_the_help()
+    {
+        var run = await CliRunner.RunAsync("frames", "x.mp4", "--fps", "abc", "--out", "o");
+        Assert.Equal(2, run.Exit);
+        Assert.Contains("videolong: error: Cannot parse argument 'abc'", run.Err, StringComparison.Ordinal);
+        Assert.Contains("Run 'videolong frames --help' for usage.", run.Err, StringComparison.Ordinal);
+        Assert.Equal(2, (await CliRunner.RunAsync("bogus")).Exit);
+    }
+
+    [Fact]
+    public async Task Help_lists_every_verb()
+    {
+        var run = await CliRunner.RunAsync("--help");
+        Assert.Equal(0, run.Exit);
+        foreach (string verb in new[] { "probe", "frames", "tiles", "doctor" })
+        {
+            Assert.Contains(verb, run.Out, StringComparison.Ordinal);
+        }
+    }
+}
