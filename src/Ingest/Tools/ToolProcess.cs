@@ -22,7 +22,9 @@ internal sealed class ToolProcess : IAsyncDisposable
     private readonly TimeSpan _timeout;
     private readonly TimeSpan _inactivityTimeout;
     private long _lastActivityTicks;
-    private int _killedForTimeout;
+    private long _pausedSince;          // 0 when the clocks run
+    private long _pausedTotal;
+    private int _killedBy = -1;         // -1: not killed; 0: the overall limit; 1: the inactivity limit
 
     private ToolProcess(Process process, string tool, ToolLimits limits, Action<string>? onStderrLine, CancellationToken cancellationToken)
     {
@@ -55,7 +57,7 @@ internal sealed class ToolProcess : IAsyncDisposable
     }
 
     /// <summary>True when the process was killed because a limit ran out.</summary>
-    public bool TimedOut => Volatile.Read(ref _killedForTimeout) != 0;
+    public bool TimedOut => Volatile.Read(ref _killedBy) >= 0;
 
     /// <summary>Starts <paramref name="executable"/>; a missing tool becomes <see cref="MediaToolMissingException"/>.</summary>
     public static ToolProcess Start(string executable, IEnumerable<string> arguments, ToolLimits limits,
@@ -95,6 +97,22 @@ internal sealed class ToolProcess : IAsyncDisposable
     /// <summary>Marks progress (bytes arrived on stdout), resetting the inactivity limit.</summary>
     public void Touch() => Volatile.Write(ref _lastActivityTicks, Environment.TickCount64);
 
+    /// <summary>
+    /// Stops both clocks while the caller is busy with output it already has (a consumer of frames may take minutes per
+    /// frame; the tool then waits on a full pipe, which is not the tool hanging). <see cref="ResumeClocks"/> restarts them.
+    /// </summary>
+    public void PauseClocks() => Interlocked.CompareExchange(ref _pausedSince, Environment.TickCount64, 0);
+
+    public void ResumeClocks()
+    {
+        long since = Interlocked.Exchange(ref _pausedSince, 0);
+        if (since != 0)
+        {
+            Interlocked.Add(ref _pausedTotal, Environment.TickCount64 - since);
+            Touch();
+        }
+    }
+
     /// <summary>Waits for the process and its stderr to end and returns the exit code; throws on timeout or cancellation.</summary>
     public async Task<int> WaitForExitAsync(CancellationToken cancellationToken)
     {
@@ -110,9 +128,7 @@ internal sealed class ToolProcess : IAsyncDisposable
     {
         if (TimedOut)
         {
-            TimeSpan limit = Environment.TickCount64 - Volatile.Read(ref _lastActivityTicks) >= _inactivityTimeout.TotalMilliseconds
-                ? _inactivityTimeout
-                : _timeout;
+            TimeSpan limit = Volatile.Read(ref _killedBy) == 1 ? _inactivityTimeout : _timeout;
             throw new MediaToolTimeoutException(_tool, limit,
                 $"{_tool} ran past its limit ({limit.TotalSeconds:0.#} s {(limit == _inactivityTimeout ? "without output" : "in all")}) and was stopped. " +
                 "Raise the limit in DecoderOptions/ProbeOptions if the file is very long.");
@@ -182,11 +198,16 @@ internal sealed class ToolProcess : IAsyncDisposable
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(100), _watchdog.Token).ConfigureAwait(false);
                 long now = Environment.TickCount64;
-                bool overall = now - started > _timeout.TotalMilliseconds;
+                if (Volatile.Read(ref _pausedSince) != 0)
+                {
+                    continue;
+                }
+
+                bool overall = now - started - Volatile.Read(ref _pausedTotal) > _timeout.TotalMilliseconds;
                 bool idle = now - Volatile.Read(ref _lastActivityTicks) > _inactivityTimeout.TotalMilliseconds;
                 if (overall || idle)
                 {
-                    Interlocked.Exchange(ref _killedForTimeout, 1);
+                    Volatile.Write(ref _killedBy, overall ? 0 : 1);
                     Kill();
                     return;
                 }

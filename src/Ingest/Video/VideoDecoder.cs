@@ -218,7 +218,9 @@ public sealed class VideoDecoder
                 double ptsSeconds = filterTimeBase.ToSeconds(pts) - Metadata.StartSeconds;
                 int target = Owner(targets, ptsSeconds);
                 received++;
+                process.PauseClocks();       // the consumer's time is not FFmpeg's
                 yield return (target, ptsSeconds, rgb);
+                process.ResumeClocks();
             }
 
             process.ThrowIfTimedOut();

@@ -214,6 +214,23 @@ public sealed class When_frames_are_decoded(TestVideos videos)
         }
     }
 
+    [Fact]
+    public async Task A_slow_consumer_does_not_count_against_ffmpegs_limits()
+    {
+        var decoder = await VideoDecoder.OpenAsync(videos.Mp4, new DecoderOptions
+        {
+            Limits = new ToolLimits(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(300)),
+        });
+        int count = 0;
+        await foreach (VideoFrame frame in decoder.DecodeAsync(FrameSamplers.Fps(decoder.Metadata.Timeline, 1), FrameFormat.Native))
+        {
+            await Task.Delay(400);       // longer than the inactivity limit; all four together longer than the overall limit
+            count++;
+        }
+
+        Assert.Equal(4, count);
+    }
+
     internal static async Task<List<VideoFrame>> ToListAsync(IAsyncEnumerable<VideoFrame> frames)
     {
         var list = new List<VideoFrame>();
