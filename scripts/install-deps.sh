@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages VideoLong needs on Debian 12 (idempotent; needs root or sudo).
 #   ffmpeg          decoding and probing (ffmpeg/ffprobe CLIs driven from C#)
+#   patchelf, g++, python3   the build's TorchSharp fix for Debian 12's libstdc++
 #   libvips-tools   the vips CLI, used only by samples/make-samples.sh (the library itself comes from NuGet)
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+# TorchSharp on Debian 12: the build patches libLibTorchSharp.so with patchelf, g++ and python3 (DEPENDENCIES.md §3.1)
+command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ "${1:-}" = "--with-samples" ]; then
     command -v vips >/dev/null 2>&1 || missing+=(libvips-tools)
 fi

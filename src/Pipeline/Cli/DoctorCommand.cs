@@ -19,7 +19,7 @@ internal static class DoctorCommand
                 await ToolAsync("ffprobe", MediaTools.Ffprobe, required: true, "apt-get install -y ffmpeg", cancellationToken).ConfigureAwait(false),
                 Libvips(),
                 await ToolAsync("vips CLI (sample media only)", "vips", required: false, "apt-get install -y libvips-tools", cancellationToken).ConfigureAwait(false),
-                new("TorchSharp", false, false, "not part of this build yet (the model core arrives with the Vision/Language layers)", null),
+                Torch(),
                 new("ONNX Runtime", false, false, "not part of this build yet", null),
             };
 
@@ -67,6 +67,21 @@ internal static class DoctorCommand
         catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NetVips.VipsException)
         {
             return new Check("libvips", true, false, VideoLongCli.OneLine(e.Message), "dotnet restore (NetVips.Native.linux-x64)");
+        }
+    }
+
+    private static Check Torch()
+    {
+        const string Install = "dotnet build (TorchSharp 0.107.0 + libtorch-cpu-linux-x64 2.10.0; on Debian 12 needs patchelf, g++, python3); for CUDA put a CUDA libtorch's folder on LD_LIBRARY_PATH";
+        try
+        {
+            Vision.TorchBackendInfo info = Vision.TorchRuntime.Describe();
+            string cuda = info.CudaAvailable ? $"CUDA: {info.CudaDeviceCount} device(s), cuDNN {(info.CudnnAvailable ? "yes" : "no")}" : "CUDA: none (CPU only)";
+            return new Check("TorchSharp", true, true, $"TorchSharp {info.TorchSharpVersion}, libtorch {info.LibtorchPath}, {info.Threads} threads, {cuda}", Install);
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or NotSupportedException or InvalidOperationException)
+        {
+            return new Check("TorchSharp", true, false, VideoLongCli.OneLine(e.InnerException?.Message ?? e.Message), Install);
         }
     }
 
