@@ -1,0 +1,385 @@
+// LLaVA-OneVision: SigLIP tower → 2-layer GELU projector → Qwen2, with anyres images (base tile + grid tiles, unpadded,
+// a learned newline after every row) and videos (per-frame features, 2×2 bilinear pooling, one newline per video).
+// Placeholder tokens (<image>, <video>) in the prompt are replaced by the features in order; their count must match.
+// Reference: transformers src/transformers/models/llava_onevision/modeling_llava_onevision.py (v5.17: pack_image_features,
+// get_image_features, get_video_features, apply_pooling, get_placeholder_mask); image_processing_utils.select_best_resolution.
+using System.Text.RegularExpressions;
+using TorchSharp;
+using TorchSharp.Modules;
+using VideoLong.Language.Models.Qwen2;
+using VideoLong.Vision.Models;
+using VideoLong.Vision.Models.Siglip;
+using VideoLong.Vision.Weights;
+using static TorchSharp.torch;
+
+namespace VideoLong.Language.Models.LlavaOnevision;
+
+/// <summary>Inputs of one LLaVA-OneVision forward: token ids with placeholders and the visual inputs they stand for.</summary>
+public sealed class LlavaOnevisionInput
+{
+    /// <summary>[B, L] int64 ids, with one placeholder token per visual feature.</summary>
+    public required Tensor InputIds { get; init; }
+
+    /// <summary>[B, P, 3, S, S]: per image its base tile and grid tiles (as the LLaVA-OneVision processor makes them).</summary>
+    public Tensor? PixelValues { get; init; }
+
+    /// <summary>[B, 2] int64: original (height, width) of each image.</summary>
+    public Tensor? ImageSizes { get; init; }
+
+    /// <summary>[B, F, 3, S, S]: video frames.</summary>
+    public Tensor? PixelValuesVideos { get; init; }
+
+    public Tensor? AttentionMask { get; init; }
+
+    /// <summary>Float position ids [B, L] (V2PE); null for 0..L−1.</summary>
+    public Tensor? PositionIds { get; init; }
+
+    public Qwen2KvCache? Cache { get; init; }
+
+    public bool LastPositionLogitsOnly { get; init; }
+}
+
+/// <summary>The placeholders in the prompt and the visual features disagree in number.</summary>
+public sealed class TokenFeatureMismatchException(string kind, long tokens, long features, string hint)
+    : VideoLongException($"{kind} placeholder tokens and features do not match: {tokens} tokens, {features} features. {hint}")
+{
+    public long Tokens { get; } = tokens;
+
+    public long Features { get; } = features;
+}
+
+/// <summary><c>LlavaOnevisionForConditionalGeneration</c>; module names follow the hub checkpoints' keys.</summary>
+public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnevisionInput, Qwen2CausalLMOutput>
+{
+    private readonly SiglipVisionModel vision_tower;                       // vision_tower.vision_model.*
+    private readonly LlavaOnevisionMultiModalProjector multi_modal_projector; // multi_modal_projector.linear_{1,2}.*
+    private readonly Parameter image_newline;                              // image_newline [H]
+    private readonly Qwen2ForCausalLM language_model;                      // language_model.model.*, language_model.lm_head.weight
+
+    public LlavaOnevisionForConditionalGeneration(LlavaOnevisionConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32)
+        : base(nameof(LlavaOnevisionForConditionalGeneration))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        Config = config;
+        device ??= CPU;
+        vision_tower = new SiglipVisionModel(config.VisionConfig, device, dtype);
+        multi_modal_projector = new LlavaOnevisionMultiModalProjector(config.VisionConfig.HiddenSize, config.TextConfig.HiddenSize,
+            config.MultimodalProjectorBias, device, dtype);
+        image_newline = new Parameter(zeros(config.TextConfig.HiddenSize, dtype: dtype, device: device), requires_grad: false);
+        language_model = new Qwen2ForCausalLM(config.TextConfig, device, dtype);
+        RegisterComponents();
+    }
+
+    public LlavaOnevisionConfig Config { get; }
+
+    public Qwen2ForCausalLM LanguageModel => language_model;
+
+    /// <summary>
+    /// Checkpoint names → ours. Hub checkpoints (transformers 4 layout) match as they are, except the SigLIP tower's
+    /// prefix; transformers 5 writes <c>vision_tower.*</c> without <c>vision_model.</c> and its native layout uses
+    /// <c>model.language_model.*</c>, <c>model.vision_tower.*</c>, <c>lm_head.weight</c>. A tied lm_head comes from the embeddings.
+    /// </summary>
+    public static WeightMap WeightMapFor(LlavaOnevisionConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        const RegexOptions Options = RegexOptions.CultureInvariant;
+        return new WeightMap
+        {
+            Renames =
+            [
+                (new Regex(@"^model\.language_model\.", Options), "language_model.model."),
+                (new Regex(@"^lm_head\.", Options), "language_model.lm_head."),
+                (new Regex(@"^model\.(vision_tower|multi_modal_projector|image_newline)", Options), "$1"),
+                (new Regex(@"^vision_tower\.(embeddings|encoder|post_layernorm|head)\.", Options), "vision_tower.vision_model.$1."),
+            ],
+            Tied = config.TieWordEmbeddings || config.TextConfig.TieWordEmbeddings
+                ? new Dictionary<string, string> { ["language_model.lm_head.weight"] = "language_model.model.embed_tokens.weight" }
+                : new Dictionary<string, string>(),
+            Ignored = [new Regex(@"\.rotary_emb\.inv_freq$", Options)],
+        };
+    }
+
+    /// <summary>Loads <c>config.json</c> and the safetensors weights of <paramref name="directory"/> strictly.</summary>
+    public static Task<LlavaOnevisionForConditionalGeneration> FromPretrainedAsync(string directory, ModelLoadOptions? options = null,
+        IProgress<LoadProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        options ??= new ModelLoadOptions();
+        return Task.Run(() =>
+        {
+            LlavaOnevisionConfig config = LlavaOnevisionConfig.Load(directory);
+            (Device device, ScalarType dtype) = options.Resolve();
+            using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(directory);
+            var model = new LlavaOnevisionForConditionalGeneration(config, device, dtype);
+            try
+            {
+                WeightLoader.LoadStrict(model, checkpoint, $"LlavaOnevisionForConditionalGeneration ({config.TextConfig.NumHiddenLayers}-layer Qwen2)",
+                    WeightMapFor(config), progress, cancellationToken);
+                model.eval();
+                return model;
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        }, cancellationToken);
+    }
+
+    public override Qwen2CausalLMOutput forward(LlavaOnevisionInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        using IDisposable noGrad = no_grad();
+        using DisposeScope scope = NewDisposeScope();
+        Tensor embeds = BuildInputsEmbeds(input);                                   // [B, L, H]
+        Qwen2CausalLMOutput output = language_model.forward(new Qwen2CausalLMInput
+        {
+            InputsEmbeds = embeds,
+            AttentionMask = input.AttentionMask,
+            PositionIds = input.PositionIds,
+            Cache = input.Cache,
+            LastPositionLogitsOnly = input.LastPositionLogitsOnly,
+        });
+        output.Logits.MoveToOuterDisposeScope();
+        output.HiddenStates?.MoveToOuterDisposeScope();
+        return output;
+    }
+
+    /// <summary>Token embeddings with every placeholder replaced by its visual feature, in order ([B, L, H]).</summary>
+    public Tensor BuildInputsEmbeds(LlavaOnevisionInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        using IDisposable noGrad = no_grad();
+        using DisposeScope scope = NewDisposeScope();
+        Tensor ids = input.InputIds;
+        Tensor embeds = language_model.EmbedTokens(ids);                            // [B, L, H]
+        if (input.PixelValues is not null)
+        {
+            Tensor features = EncodeImages(input.PixelValues, input.ImageSizes
+                ?? throw new VideoLongException("Images need their original sizes (ImageSizes [B, 2])."));
+            embeds = Splice(embeds, ids, Config.ImageTokenIndex, features, "Image",
+                "Hint: expand each <image> into as many tokens as LlavaOnevisionForConditionalGeneration.ImageTokenCount gives for its size.");
+        }
+
+        if (input.PixelValuesVideos is not null)
+        {
+            Tensor features = EncodeVideos(input.PixelValuesVideos);
+            embeds = Splice(embeds, ids, Config.VideoTokenIndex, features, "Video",
+                "Hint: a video of F frames takes F·⌈g/2⌉² + 1 tokens (g = patches per side).");
+        }
+
+        return embeds.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Packed features of each image, concatenated: [Σ tokens, H].</summary>
+    public Tensor EncodeImages(Tensor pixelValues, Tensor imageSizes)
+    {
+        ArgumentNullException.ThrowIfNull(pixelValues);
+        ArgumentNullException.ThrowIfNull(imageSizes);
+        using DisposeScope scope = NewDisposeScope();
+        long images = pixelValues.shape[0];
+        long[][] sizes = Enumerable.Range(0, (int)images).Select(i => imageSizes[i].data<long>().ToArray()).ToArray();
+        var packed = new List<Tensor>();
+        for (int i = 0; i < images; i++)
+        {
+            int tiles = NumTiles((int)sizes[i][0], (int)sizes[i][1]);
+            Tensor pixels = pixelValues[i].narrow(0, 0, tiles);                    // [P, 3, S, S]
+            Tensor features = ProjectedFeatures(pixels);                           // [P, g², H]
+            packed.Add(Pack(features, (int)sizes[i][0], (int)sizes[i][1]));
+        }
+
+        return cat(packed, 0).MoveToOuterDisposeScope();                           // [Σ, H]
+    }
+
+    /// <summary>Pooled features of each video with a newline after each: [B·(F·⌈g/2⌉² + 1), H].</summary>
+    public Tensor EncodeVideos(Tensor pixelValuesVideos)
+    {
+        ArgumentNullException.ThrowIfNull(pixelValuesVideos);
+        using DisposeScope scope = NewDisposeScope();
+        long b = pixelValuesVideos.shape[0], f = pixelValuesVideos.shape[1];
+        Tensor frames = pixelValuesVideos.flatten(0, 1);                           // [B, F, 3, S, S] -> [B·F, 3, S, S]
+        Tensor features = ProjectedFeatures(frames);                               // [B·F, g², H]
+        Tensor pooled = Pool(features);                                            // [B·F, ⌈g/2⌉², H]
+        Tensor perVideo = pooled.reshape(b, f * pooled.shape[1], -1);              // [B, F·⌈g/2⌉², H]
+        Tensor newline = image_newline.reshape(1, 1, -1).expand(b, 1, -1);         // [B, 1, H]
+        return cat([perVideo, newline.to(perVideo.dtype)], 1).flatten(0, 1).MoveToOuterDisposeScope();   // [B·(F·⌈g/2⌉² + 1), H]
+    }
+
+    /// <summary>How many tokens an image of <paramref name="height"/>×<paramref name="width"/> becomes (base + unpadded grid with newlines).</summary>
+    public long ImageTokenCount(int height, int width)
+    {
+        int g = Config.VisionConfig.GridSize;
+        (int rows, int columns) = GridShape(height, width);
+        if (rows * columns == 0)
+        {
+            return (g * g) + 1;
+        }
+
+        (int h, int w) = UnpaddedSize(rows * g, columns * g, height, width);
+        (h, w) = Limited(h, w);
+        return (g * g) + (h * (w + 1));
+    }
+
+    /// <summary>The tower's features at the configured layer, projected: [N, g², H].</summary>
+    private Tensor ProjectedFeatures(Tensor pixels)
+    {
+        Tensor selected = vision_tower.ForwardFeatures(pixels, Config.VisionFeatureLayer);   // [N, g², C]
+        if (Config.VisionFeatureSelectStrategy == "default")
+        {
+            selected = selected.narrow(1, 1, selected.shape[1] - 1);
+        }
+
+        return multi_modal_projector.forward(selected);                           // [N, g², H]
+    }
+
+    /// <summary>pack_image_features for one image: base tile, then the grid tiles stitched, unpadded, limited, with newlines.</summary>
+    private Tensor Pack(Tensor features, int height, int width)
+    {
+        int g = Config.VisionConfig.GridSize;
+        Tensor baseTile = features[0];                                            // [g², H]
+        if (features.shape[0] == 1)
+        {
+            return cat([baseTile, image_newline.reshape(1, -1).to(baseTile.dtype)], 0);   // [g² + 1, H]
+        }
+
+        (int rows, int columns) = GridShape(height, width);
+        Tensor grid = features.narrow(0, 1, features.shape[0] - 1)
+            .view(rows, columns, g, g, -1)                                        // [r, c, g, g, H]
+            .permute(4, 0, 2, 1, 3).contiguous()                                  // [H, r, g, c, g]
+            .flatten(1, 2).flatten(2, 3);                                         // [H, r·g, c·g]
+        (int h, int w) = UnpaddedSize(rows * g, columns * g, height, width);
+        long top = (grid.shape[1] - h) / 2, left = (grid.shape[2] - w) / 2;
+        grid = grid.narrow(1, top, h).narrow(2, left, w);                         // [H, h, w]
+        (int lh, int lw) = Limited(h, w);
+        if ((lh, lw) != (h, w))
+        {
+            grid = nn.functional.interpolate(grid.unsqueeze(0), size: [lh, lw], mode: InterpolationMode.Bilinear, align_corners: false)[0];
+        }
+
+        Tensor newline = image_newline.reshape(-1, 1, 1).expand(-1, lh, 1).to(grid.dtype);   // [H, h, 1]
+        grid = cat([grid, newline], 2);                                           // [H, h, w + 1]
+        Tensor tokens = grid.flatten(1, 2).transpose(0, 1);                       // [h·(w + 1), H]
+        return cat([baseTile, tokens], 0);
+    }
+
+    /// <summary>apply_pooling: [N, g², H] → bilinear to ⌈g/2⌉×⌈g/2⌉ → [N, ⌈g/2⌉², H].</summary>
+    private Tensor Pool(Tensor features)
+    {
+        int g = Config.VisionConfig.GridSize;
+        long n = features.shape[0], hidden = features.shape[2];
+        Tensor maps = features.view(n, g, g, -1).permute(0, 3, 1, 2).contiguous();   // [N, H, g, g]
+        int half = (g + 1) / 2;
+        Tensor pooled = nn.functional.interpolate(maps, size: [half, half], mode: InterpolationMode.Bilinear, align_corners: false);
+        return pooled.permute(0, 2, 3, 1).reshape(n, -1, hidden);                 // [N, ⌈g/2⌉², H]
+    }
+
+    private static Tensor Splice(Tensor embeds, Tensor ids, int token, Tensor features, string kind, string hint)
+    {
+        Tensor mask = ids.eq(token);                                              // [B, L]
+        long count = mask.sum().item<long>();
+        if (count != features.shape[0])
+        {
+            throw new TokenFeatureMismatchException(kind, count, features.shape[0], hint);
+        }
+
+        Tensor expanded = mask.unsqueeze(-1).expand_as(embeds);                   // [B, L, H]
+        return embeds.masked_scatter(expanded, features.to(embeds.dtype));
+    }
+
+    /// <summary>Tiles of an image: the base tile plus the grid of the best resolution (image_size_to_num_patches).</summary>
+    private int NumTiles(int height, int width)
+    {
+        (int rows, int columns) = GridShape(height, width);
+        return (rows * columns) + 1;
+    }
+
+    /// <summary>Grid rows and columns of tiles for the best pinpoint resolution (get_anyres_image_grid_shape).</summary>
+    private (int Rows, int Columns) GridShape(int height, int width)
+    {
+        (int h, int w) = SelectBestResolution(height, width, Config.ImageGridPinpoints);
+        int s = Config.VisionConfig.ImageSize;
+        return (h / s, w / s);
+    }
+
+    /// <summary>
+    /// select_best_resolution: the pinpoint that keeps the most of the image's pixels when it is scaled to fit, and wastes
+    /// the least among equals. Returns (height, width).
+    /// </summary>
+    public static (int Height, int Width) SelectBestResolution(int height, int width, IReadOnlyList<(int Height, int Width)> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        if (candidates.Count == 0)
+        {
+            throw new VideoLongException("image_grid_pinpoints is empty: anyres images need at least one resolution.");
+        }
+
+        (int, int) best = candidates[0];
+        long maxEffective = 0;
+        long minWasted = long.MaxValue;
+        foreach ((int h, int w) in candidates)
+        {
+            double scale = Math.Min((double)w / width, (double)h / height);
+            long downW = (long)(width * scale), downH = (long)(height * scale);
+            long effective = Math.Min(downW * downH, (long)width * height);
+            long wasted = ((long)w * h) - effective;
+            if (effective > maxEffective || (effective == maxEffective && wasted < minWasted))
+            {
+                maxEffective = effective;
+                minWasted = wasted;
+                best = (h, w);
+            }
+        }
+
+        return best;
+    }
+
+    /// <summary>unpad_image: the part of a padded-and-resized feature grid that holds the image. Returns (height, width).</summary>
+    public static (int Height, int Width) UnpaddedSize(int currentHeight, int currentWidth, int originalHeight, int originalWidth)
+    {
+        double originalAspect = (double)originalWidth / originalHeight;
+        double currentAspect = (double)currentWidth / currentHeight;
+        if (originalAspect > currentAspect)
+        {
+            double scale = (double)currentWidth / originalWidth;
+            int newHeight = (int)Math.Round(originalHeight * scale, 7, MidpointRounding.ToEven);
+            int padding = (currentHeight - newHeight) / 2;
+            return (currentHeight - (2 * padding), currentWidth);
+        }
+        else
+        {
+            double scale = (double)currentHeight / originalHeight;
+            int newWidth = (int)Math.Round(originalWidth * scale, 7, MidpointRounding.ToEven);
+            int padding = (currentWidth - newWidth) / 2;
+            return (currentHeight, currentWidth - (2 * padding));
+        }
+    }
+
+    /// <summary>anyres_max_N: grids holding more than N tiles' worth of features are interpolated down (ratio > 1.1).</summary>
+    private (int Height, int Width) Limited(int h, int w)
+    {
+        int g = Config.VisionConfig.GridSize;
+        double ratio = Math.Sqrt((double)h * w / (Config.MaxTiles * g * g));
+        return ratio > 1.1 ? ((int)Math.Floor(h / ratio), (int)Math.Floor(w / ratio)) : (h, w);
+    }
+}
+
+/// <summary>multi_modal_projector: Linear(C → H) → GELU (exact) → Linear(H → H).</summary>
+internal sealed class LlavaOnevisionMultiModalProjector : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear linear_1;
+    private readonly Linear linear_2;
+
+    public LlavaOnevisionMultiModalProjector(int visionHidden, int textHidden, bool bias, Device device, ScalarType dtype)
+        : base(nameof(LlavaOnevisionMultiModalProjector))
+    {
+        linear_1 = nn.Linear(visionHidden, textHidden, hasBias: bias, device: device, dtype: dtype);
+        linear_2 = nn.Linear(textHidden, textHidden, hasBias: bias, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor features)                               // [N, T, C] -> [N, T, H]
+    {
+        using DisposeScope scope = NewDisposeScope();
+        return linear_2.forward(nn.functional.gelu(linear_1.forward(features))).MoveToOuterDisposeScope();
+    }
+}
