@@ -23,6 +23,7 @@ public static class VideoLongCli
             FramesCommand.Create(context),
             TilesCommand.Create(context),
             DoctorCommand.Create(context),
+            ChatCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);

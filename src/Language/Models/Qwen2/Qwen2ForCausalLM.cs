@@ -1,0 +1,528 @@
+// Qwen2 decoder-only language model: the LLM of VideoChat-Flash and LongVA (Qwen2-7B: 28 layers, hidden 3584,
+// 28 query heads, 4 key/value heads, vocabulary 152064).
+// Traits: pre-norm blocks with RMSNorm computed in fp32; rotary embeddings computed in fp32 from FLOAT position ids
+// (V2PE, ALGORITHMS.md §3: fractional visual positions), cos/sin cast to the activation dtype; grouped-query attention
+// with q/k/v bias and no o_proj bias through scaled_dot_product_attention; SwiGLU MLP; lm_head optionally tied to
+// embed_tokens. Inference only: the KV cache is written in place and every forward runs under no_grad.
+// Paper: Qwen2 Technical Report, https://arxiv.org/abs/2407.10671.
+// Reference: huggingface/transformers src/transformers/models/qwen2/modeling_qwen2.py (read at commit
+// 00d4b3d2142cb4ced2f51b90614b5d26bc045015; parity fixtures are made with transformers 5.17).
+using TorchSharp;
+using TorchSharp.Modules;
+using VideoLong.Language.Generation;
+using VideoLong.Vision.Weights;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace VideoLong.Language.Models.Qwen2;
+
+/// <summary>What <see cref="Qwen2ForCausalLM"/> runs on. The caller owns these tensors.</summary>
+public sealed class Qwen2CausalLMInput
+{
+    /// <summary>Token ids [B, L] int64. Exactly one of this and <see cref="InputsEmbeds"/> is set.</summary>
+    public Tensor? InputIds { get; init; }
+
+    /// <summary>Input embeddings [B, L, H] in the model dtype (a VLM splices visual features into these).</summary>
+    public Tensor? InputsEmbeds { get; init; }
+
+    /// <summary>
+    /// [B, P + L] of 0/1 (P = positions already in <see cref="Cache"/>); left padding. Null: every position is real.
+    /// </summary>
+    public Tensor? AttentionMask { get; init; }
+
+    /// <summary>
+    /// [B, L] float32 (fractional V2PE positions) or integer. Null: as HF, cumsum(mask) − 1 with padded positions set to 1,
+    /// or P … P + L − 1 without a mask.
+    /// </summary>
+    public Tensor? PositionIds { get; init; }
+
+    /// <summary>Keys/values of earlier positions; the new ones are appended.</summary>
+    public Qwen2KvCache? Cache { get; init; }
+
+    /// <summary>Compute logits for the last position only ([B, 1, V]), which saves memory in a long prefill.</summary>
+    public bool LastPositionLogitsOnly { get; init; }
+
+    /// <summary>
+    /// Also return hidden states at this index, numbered as HF's <c>hidden_states</c>: 0 = embeddings, k = output of
+    /// layer k, num_hidden_layers = after the final norm; negative counts from the end (−1 = final).
+    /// </summary>
+    public int? HiddenStatesIndex { get; init; }
+}
+
+/// <summary>The result of a forward: logits in the model dtype and, if asked, one layer's hidden states.</summary>
+public sealed class Qwen2CausalLMOutput : IDisposable
+{
+    /// <summary>[B, L, V], or [B, 1, V] with <see cref="Qwen2CausalLMInput.LastPositionLogitsOnly"/>.</summary>
+    public required Tensor Logits { get; init; }
+
+    /// <summary>[B, L, H] at <see cref="Qwen2CausalLMInput.HiddenStatesIndex"/>, else null.</summary>
+    public Tensor? HiddenStates { get; init; }
+
+    public void Dispose()
+    {
+        Logits.Dispose();
+        HiddenStates?.Dispose();
+    }
+}
+
+/// <summary>Qwen2 with its language-modelling head: <c>model.*</c> (<see cref="Qwen2Model"/>) and <c>lm_head</c>.</summary>
+public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMOutput>, ICausalLanguageModel
+{
+    private readonly Qwen2Model model;   // model.*
+    private readonly Linear lm_head;     // lm_head.weight [V, H]; the same tensor as embed_tokens when tied
+
+    /// <summary>Builds the model with freshly initialised weights on <paramref name="device"/> in <paramref name="dtype"/>.</summary>
+    public Qwen2ForCausalLM(Qwen2Config config, Device? device = null, ScalarType dtype = ScalarType.Float32)
+        : base(nameof(Qwen2ForCausalLM))
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+        Device = device ?? CPU;
+        DType = dtype;
+        model = new Qwen2Model(config, Device, dtype);
+        lm_head = Linear(config.HiddenSize, config.VocabSize, hasBias: false, device: Device, dtype: dtype);
+        if (config.TieWordEmbeddings)
+        {
+            lm_head.weight = model.EmbedTokensWeight;
+        }
+
+        RegisterComponents();
+        eval();
+    }
+
+    public Qwen2Config Config { get; }
+
+    public Device Device { get; }
+
+    public ScalarType DType { get; }
+
+    /// <summary>
+    /// The checkpoint mapping: names are HF's state-dict names as they are; a tied <c>lm_head.weight</c> is filled from
+    /// <c>model.embed_tokens.weight</c>; stale rotary buffers that old checkpoints carry are ignored.
+    /// </summary>
+    public static WeightMap WeightMapFor(Qwen2Config config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return new WeightMap
+        {
+            Tied = config.TieWordEmbeddings
+                ? new Dictionary<string, string> { ["lm_head.weight"] = "model.embed_tokens.weight" }
+                : new Dictionary<string, string>(),
+            Ignored = [new System.Text.RegularExpressions.Regex(@"\.rotary_emb\.inv_freq$")],
+        };
+    }
+
+    /// <summary>
+    /// Loads <c>config.json</c> and the safetensors weights of <paramref name="directory"/> strictly (a missing,
+    /// unexpected or mis-shaped tensor fails with a <see cref="WeightLoadException"/> naming it).
+    /// </summary>
+    public static Task<Qwen2ForCausalLM> FromPretrainedAsync(string directory, ModelOptions options, IProgress<LoadProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentNullException.ThrowIfNull(options);
+        return Task.Run(() =>
+        {
+            Qwen2Config config = Qwen2Config.Load(directory);
+            Device device = options.ResolveDevice();
+            ScalarType dtype = options.ResolveDType(device);
+            using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(directory);
+            cancellationToken.ThrowIfCancellationRequested();
+            var lm = new Qwen2ForCausalLM(config, device, dtype);
+            try
+            {
+                WeightLoader.LoadStrict(lm, checkpoint, $"Qwen2ForCausalLM ({config.NumHiddenLayers} layers)", WeightMapFor(config), progress,
+                    cancellationToken);
+                return lm;
+            }
+            catch
+            {
+                lm.Dispose();
+                throw;
+            }
+        }, cancellationToken);
+    }
+
+    /// <summary>A cache for <paramref name="batchSize"/> sequences of up to <paramref name="capacity"/> positions, in the model dtype and device.</summary>
+    public Qwen2KvCache CreateKvCache(int batchSize, int capacity) => new(Config, batchSize, capacity, DType, Device);
+
+    /// <summary>The token embeddings of <paramref name="inputIds"/> ([B, L] → [B, L, H]), for splicing in visual features.</summary>
+    public Tensor EmbedTokens(Tensor inputIds)
+    {
+        using IDisposable noGrad = no_grad();
+        return model.EmbedTokens(inputIds);
+    }
+
+    public override Qwen2CausalLMOutput forward(Qwen2CausalLMInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        using IDisposable noGrad = no_grad();
+        using DisposeScope scope = NewDisposeScope();
+        (Tensor last, Tensor? selected) = model.call(input);                        // [B, L, H], [B, L, H]?
+        Tensor hidden = input.LastPositionLogitsOnly ? last.narrow(1, last.shape[1] - 1, 1) : last;   // [B, L, H] -> [B, 1, H]
+        Tensor logits = lm_head.call(hidden);                                       // [B, L or 1, V]
+        return new Qwen2CausalLMOutput
+        {
+            Logits = logits.MoveToOuterDisposeScope(),
+            HiddenStates = selected?.MoveToOuterDisposeScope(),
+        };
+    }
+
+    IKeyValueCache ICausalLanguageModel.CreateCache(int batchSize, int capacity) => CreateKvCache(batchSize, capacity);
+
+    Tensor ICausalLanguageModel.NextTokenLogits(Tensor? inputIds, Tensor? inputsEmbeds, Tensor attentionMask, Tensor positionIds, IKeyValueCache cache)
+    {
+        if (cache is not Qwen2KvCache qwenCache)
+        {
+            throw new ArgumentException($"Expected a {nameof(Qwen2KvCache)} made by {nameof(CreateKvCache)}, got {cache?.GetType().Name ?? "null"}.", nameof(cache));
+        }
+
+        using DisposeScope scope = NewDisposeScope();
+        Qwen2CausalLMOutput output = forward(new Qwen2CausalLMInput
+        {
+            InputIds = inputIds,
+            InputsEmbeds = inputsEmbeds,
+            AttentionMask = attentionMask,
+            PositionIds = positionIds,
+            Cache = qwenCache,
+            LastPositionLogitsOnly = true,
+        });
+        Tensor logits = output.Logits.select(1, 0).to(ScalarType.Float32);         // [B, 1, V] -> [B, V]
+        return logits.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>The decoder stack: <c>embed_tokens</c>, <c>layers.{i}</c>, <c>norm</c>; returns the final hidden states.</summary>
+internal sealed class Qwen2Model : Module<Qwen2CausalLMInput, (Tensor Last, Tensor? Selected)>
+{
+    private readonly Embedding embed_tokens;                   // model.embed_tokens.weight [V, H]
+    private readonly ModuleList<Qwen2DecoderLayer> layers;    // model.layers.{i}.*
+    private readonly Qwen2RMSNorm norm;                        // model.norm.weight [H]
+    private readonly Qwen2RotaryEmbedding _rotary;             // no weights (inv_freq is recomputed, as HF's non-persistent buffer)
+    private readonly Qwen2Config _config;
+    private readonly ScalarType _dtype;
+
+    public Qwen2Model(Qwen2Config config, Device device, ScalarType dtype) : base(nameof(Qwen2Model))
+    {
+        _config = config;
+        _dtype = dtype;
+        embed_tokens = Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
+        layers = new ModuleList<Qwen2DecoderLayer>(
+            Enumerable.Range(0, config.NumHiddenLayers).Select(i => new Qwen2DecoderLayer(config, i, device, dtype)).ToArray());
+        norm = new Qwen2RMSNorm(config.HiddenSize, config.RmsNormEps, device, dtype);
+        _rotary = new Qwen2RotaryEmbedding(config);
+        RegisterComponents();
+    }
+
+    public Parameter EmbedTokensWeight => embed_tokens.weight!;
+
+    public Tensor EmbedTokens(Tensor inputIds) => embed_tokens.call(inputIds);  // [B, L] -> [B, L, H]
+
+    public override (Tensor Last, Tensor? Selected) forward(Qwen2CausalLMInput input)
+    {
+        using DisposeScope scope = NewDisposeScope();
+        if ((input.InputIds is null) == (input.InputsEmbeds is null))
+        {
+            throw new ArgumentException("Pass exactly one of InputIds and InputsEmbeds.", nameof(input));
+        }
+
+        Tensor hidden = input.InputsEmbeds ?? embed_tokens.call(input.InputIds!);   // [B, L, H]
+        if (hidden.ndim != 3 || hidden.shape[2] != _config.HiddenSize)
+        {
+            throw new ArgumentException($"Inputs embeds must be [B, L, {_config.HiddenSize}], got [{string.Join(", ", hidden.shape)}].", nameof(input));
+        }
+
+        hidden = hidden.to(_dtype);
+        long batch = hidden.shape[0];
+        long length = hidden.shape[1];
+        Qwen2KvCache? cache = input.Cache;
+        int past = cache?.Length ?? 0;
+        if (cache is not null && cache.BatchSize != batch)
+        {
+            throw new ArgumentException($"The KV cache is for batch {cache.BatchSize}, the input has batch {batch}.", nameof(input));
+        }
+
+        Tensor? padding = PaddingMask(input.AttentionMask, batch, past + length);    // [B, P+L] bool, null when nothing is padded
+        Tensor positions = PositionIds(input.PositionIds, padding, batch, past, length, hidden.device);   // [B, L] float32
+        (Tensor cos, Tensor sin) = _rotary.CosSin(positions, _dtype);               // [B, L, D] each
+        Tensor? mask = AttentionMask(padding, past, length, hidden.device);         // [B, 1, L, P+L] bool or null
+        var attention = new AttentionContext(cos, sin, mask, IsCausal: mask is null && past == 0 && length > 1, cache);
+
+        int wanted = NormalizeHiddenIndex(input.HiddenStatesIndex);
+        Tensor? selected = wanted == 0 ? hidden.detach() : null;   // a handle of its own: the caller may own the embeddings
+        for (int i = 0; i < layers.Count; i++)
+        {
+            hidden = layers[i].call(hidden, attention);                             // [B, L, H]
+            // Video-level token dropping (ALGORITHMS.md §1.4) will hook in here: after layer l_s, shorten hidden, the
+            // mask and the positions, and rebuild the attention context for the deeper layers.
+            if (i + 1 == wanted && wanted < layers.Count)
+            {
+                selected = hidden;
+            }
+        }
+
+        hidden = norm.call(hidden);                                                 // [B, L, H]
+        if (wanted == layers.Count)
+        {
+            selected = hidden.detach();   // a handle of its own, so disposing one result leaves the other alive
+        }
+
+        return (hidden.MoveToOuterDisposeScope(), selected?.MoveToOuterDisposeScope());
+    }
+
+    private int NormalizeHiddenIndex(int? index)
+    {
+        if (index is not { } k)
+        {
+            return -1;
+        }
+
+        int n = layers.Count;
+        int normalized = k < 0 ? n + 1 + k : k;
+        if (normalized < 0 || normalized > n)
+        {
+            throw new ArgumentOutOfRangeException(nameof(index), k, $"Hidden-states index must be in [−{n + 1}, {n}] (0 = embeddings, {n} = final norm).");
+        }
+
+        return normalized;
+    }
+
+    /// <summary>The 0/1 mask as bool [B, S], or null when it marks every position real (so SDPA may take its fast paths).</summary>
+    private static Tensor? PaddingMask(Tensor? attentionMask, long batch, long total)
+    {
+        if (attentionMask is null)
+        {
+            return null;
+        }
+
+        if (attentionMask.ndim != 2 || attentionMask.shape[0] != batch || attentionMask.shape[1] != total)
+        {
+            throw new ArgumentException(
+                $"The attention mask must be [B, cached + new] = [{batch}, {total}], got [{string.Join(", ", attentionMask.shape)}].", nameof(attentionMask));
+        }
+
+        Tensor padding = attentionMask.to(ScalarType.Bool);                         // [B, S]
+        return padding.all().item<bool>() ? null : padding;
+    }
+
+    /// <summary>Position ids as float32 [B, L]: given (V2PE floats kept as they are), from the mask as HF, or consecutive.</summary>
+    private static Tensor PositionIds(Tensor? given, Tensor? padding, long batch, int past, long length, Device device)
+    {
+        if (given is not null)
+        {
+            if (given.ndim != 2 || given.shape[0] != batch || given.shape[1] != length)
+            {
+                throw new ArgumentException($"Position ids must be [B, L] = [{batch}, {length}], got [{string.Join(", ", given.shape)}].", nameof(given));
+            }
+
+            return given.to(ScalarType.Float32, device);
+        }
+
+        if (padding is not null)
+        {
+            Tensor cumulative = padding.to(ScalarType.Int64).cumsum(-1) - 1;        // [B, P+L]
+            cumulative = cumulative.masked_fill(padding.logical_not(), 1);           // padded positions read 1, as HF
+            return cumulative.narrow(1, past, length).to(ScalarType.Float32);       // [B, P+L] -> [B, L]
+        }
+
+        Tensor consecutive = arange(past, past + length, ScalarType.Float32, device);   // [L]
+        return consecutive.unsqueeze(0).expand(batch, length);                       // [L] -> [B, L]
+    }
+
+    /// <summary>
+    /// The boolean SDPA mask [B, 1, L, P+L] (true = attend): causal with offset P, padded keys removed, every query
+    /// attending at least itself (a padded query would otherwise have no key and give NaN that leaks through the cache).
+    /// Null when no mask is needed: plain causal prefill (is_causal) or a single new token without padding.
+    /// </summary>
+    private static Tensor? AttentionMask(Tensor? padding, int past, long length, Device device)
+    {
+        if (padding is null && (past == 0 || length == 1))
+        {
+            return null;
+        }
+
+        long total = past + length;
+        Tensor queries = arange(past, total, ScalarType.Int64, device).view(length, 1);   // [L] -> [L, 1]
+        Tensor keys = arange(0, total, ScalarType.Int64, device).view(1, total);           // [S] -> [1, S]
+        Tensor allowed = keys.le(queries).view(1, 1, length, total);                        // [L, S] -> [1, 1, L, S]
+        if (padding is not null)
+        {
+            Tensor real = padding.view(padding.shape[0], 1, 1, total);                     // [B, S] -> [B, 1, 1, S]
+            Tensor diagonal = keys.eq(queries).view(1, 1, length, total);                   // [L, S] -> [1, 1, L, S]
+            allowed = allowed.logical_and(real).logical_or(diagonal);                       // [B, 1, L, S]
+        }
+
+        return allowed;
+    }
+}
+
+/// <summary>What every layer's attention shares in one forward.</summary>
+internal sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor? Mask, bool IsCausal, Qwen2KvCache? Cache);
+
+/// <summary>Pre-norm block: x + attn(norm(x)), then x + mlp(norm(x)).</summary>
+internal sealed class Qwen2DecoderLayer : Module<Tensor, AttentionContext, Tensor>
+{
+    private readonly Qwen2Attention self_attn;                 // model.layers.{i}.self_attn.*
+    private readonly Qwen2MLP mlp;                             // model.layers.{i}.mlp.*
+    private readonly Qwen2RMSNorm input_layernorm;             // model.layers.{i}.input_layernorm.weight [H]
+    private readonly Qwen2RMSNorm post_attention_layernorm;    // model.layers.{i}.post_attention_layernorm.weight [H]
+
+    public Qwen2DecoderLayer(Qwen2Config config, int layerIndex, Device device, ScalarType dtype) : base(nameof(Qwen2DecoderLayer))
+    {
+        self_attn = new Qwen2Attention(config, layerIndex, device, dtype);
+        mlp = new Qwen2MLP(config, device, dtype);
+        input_layernorm = new Qwen2RMSNorm(config.HiddenSize, config.RmsNormEps, device, dtype);
+        post_attention_layernorm = new Qwen2RMSNorm(config.HiddenSize, config.RmsNormEps, device, dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, AttentionContext attention)      // [B, L, H]
+    {
+        using DisposeScope scope = NewDisposeScope();
+        Tensor h = hidden + self_attn.call(input_layernorm.call(hidden), attention); // [B, L, H]
+        Tensor output = h + mlp.call(post_attention_layernorm.call(h));             // [B, L, H]
+        return output.MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Grouped-query self-attention with rotary embeddings; q/k/v have a bias, o_proj has none.</summary>
+internal sealed class Qwen2Attention : Module<Tensor, AttentionContext, Tensor>
+{
+    private readonly Linear q_proj;   // model.layers.{i}.self_attn.q_proj.{weight [heads·D, H], bias}
+    private readonly Linear k_proj;   // model.layers.{i}.self_attn.k_proj.{weight [kvHeads·D, H], bias}
+    private readonly Linear v_proj;   // model.layers.{i}.self_attn.v_proj.{weight [kvHeads·D, H], bias}
+    private readonly Linear o_proj;   // model.layers.{i}.self_attn.o_proj.weight [H, heads·D]
+    private readonly int _layerIndex;
+    private readonly int _heads;
+    private readonly int _kvHeads;
+    private readonly int _headDim;
+
+    public Qwen2Attention(Qwen2Config config, int layerIndex, Device device, ScalarType dtype) : base(nameof(Qwen2Attention))
+    {
+        _layerIndex = layerIndex;
+        _heads = config.NumAttentionHeads;
+        _kvHeads = config.NumKeyValueHeads;
+        _headDim = config.HeadDim;
+        q_proj = Linear(config.HiddenSize, _heads * _headDim, hasBias: config.AttentionBias, device: device, dtype: dtype);
+        k_proj = Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: config.AttentionBias, device: device, dtype: dtype);
+        v_proj = Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: config.AttentionBias, device: device, dtype: dtype);
+        o_proj = Linear(_heads * _headDim, config.HiddenSize, hasBias: false, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden, AttentionContext attention)      // [B, L, H]
+    {
+        using DisposeScope scope = NewDisposeScope();
+        long batch = hidden.shape[0];
+        long length = hidden.shape[1];
+        Tensor q = q_proj.call(hidden).view(batch, length, _heads, _headDim).transpose(1, 2);     // [B, L, heads·D] -> [B, heads, L, D]
+        Tensor k = k_proj.call(hidden).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, L, kv·D] -> [B, kv, L, D]
+        Tensor v = v_proj.call(hidden).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, L, kv·D] -> [B, kv, L, D]
+
+        Tensor cos = attention.Cos.unsqueeze(1);                                    // [B, L, D] -> [B, 1, L, D]
+        Tensor sin = attention.Sin.unsqueeze(1);                                    // [B, L, D] -> [B, 1, L, D]
+        q = q * cos + RotateHalf(q) * sin;                                          // [B, heads, L, D]
+        k = k * cos + RotateHalf(k) * sin;                                          // [B, kv, L, D]
+
+        if (attention.Cache is { } cache)
+        {
+            (k, v) = cache.Append(_layerIndex, k, v);                               // [B, kv, P+L, D] each
+        }
+
+        k = RepeatKv(k);                                                            // [B, kv, S, D] -> [B, heads, S, D]
+        v = RepeatKv(v);                                                            // [B, kv, S, D] -> [B, heads, S, D]
+        Tensor context = functional.scaled_dot_product_attention(q, k, v, attention.Mask, 0.0, attention.IsCausal);   // [B, heads, L, D]
+        context = context.transpose(1, 2).reshape(batch, length, _heads * _headDim); // [B, heads, L, D] -> [B, L, heads·D]
+        return o_proj.call(context).MoveToOuterDisposeScope();                      // [B, L, H]
+    }
+
+    /// <summary>HF's rotate_half: [x1, x2] → [−x2, x1] over the last dimension.</summary>
+    internal static Tensor RotateHalf(Tensor x)
+    {
+        Tensor[] halves = x.chunk(2, -1);                                           // [..., D] -> 2 × [..., D/2]
+        return cat([halves[1].neg(), halves[0]], -1);                               // [..., D]
+    }
+
+    private Tensor RepeatKv(Tensor x)
+    {
+        int groups = _heads / _kvHeads;
+        if (groups == 1)
+        {
+            return x;
+        }
+
+        long batch = x.shape[0];
+        long length = x.shape[2];
+        return x.unsqueeze(2)                                                       // [B, kv, S, D] -> [B, kv, 1, S, D]
+            .expand(batch, _kvHeads, groups, length, _headDim)                      // -> [B, kv, groups, S, D]
+            .reshape(batch, _heads, length, _headDim);                              // -> [B, heads, S, D]
+    }
+}
+
+/// <summary>SwiGLU: down(silu(gate(x)) · up(x)), no biases.</summary>
+internal sealed class Qwen2MLP : Module<Tensor, Tensor>
+{
+    private readonly Linear gate_proj;   // model.layers.{i}.mlp.gate_proj.weight [I, H]
+    private readonly Linear up_proj;     // model.layers.{i}.mlp.up_proj.weight [I, H]
+    private readonly Linear down_proj;   // model.layers.{i}.mlp.down_proj.weight [H, I]
+
+    public Qwen2MLP(Qwen2Config config, Device device, ScalarType dtype) : base(nameof(Qwen2MLP))
+    {
+        gate_proj = Linear(config.HiddenSize, config.IntermediateSize, hasBias: false, device: device, dtype: dtype);
+        up_proj = Linear(config.HiddenSize, config.IntermediateSize, hasBias: false, device: device, dtype: dtype);
+        down_proj = Linear(config.IntermediateSize, config.HiddenSize, hasBias: false, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)                                        // [B, L, H]
+    {
+        using DisposeScope scope = NewDisposeScope();
+        Tensor gated = functional.silu(gate_proj.call(x)) * up_proj.call(x);        // [B, L, I]
+        return down_proj.call(gated).MoveToOuterDisposeScope();                     // [B, L, H]
+    }
+}
+
+/// <summary>RMSNorm as HF: normalise in fp32, cast back to the input dtype, then scale by the weight.</summary>
+internal sealed class Qwen2RMSNorm : Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;   // [H], initialised to ones
+    private readonly double _eps;
+
+    public Qwen2RMSNorm(int hiddenSize, double eps, Device? device = null, ScalarType dtype = ScalarType.Float32) : base(nameof(Qwen2RMSNorm))
+    {
+        weight = new Parameter(ones(hiddenSize, dtype, device));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)                                        // [..., H]
+    {
+        using DisposeScope scope = NewDisposeScope();
+        Tensor h = x.to(ScalarType.Float32);
+        Tensor variance = h.pow(2).mean([-1L], keepdim: true);                      // [..., 1]
+        h = h * rsqrt(variance + _eps);                                             // [..., H] fp32
+        return (weight * h.to(x.dtype)).MoveToOuterDisposeScope();                  // [..., H]
+    }
+}
+
+/// <summary>
+/// Rotary embeddings from float positions: inv_freq = 1 / θ^(2i/D) in fp32, freqs = pos ⊗ inv_freq, emb = [freqs, freqs],
+/// cos/sin in fp32, then cast to the activation dtype. Fractional positions (V2PE) are used as they are.
+/// </summary>
+internal sealed class Qwen2RotaryEmbedding(Qwen2Config config)
+{
+    private readonly int _dim = config.HeadDim;
+    private readonly double _theta = config.RopeTheta;
+
+    /// <summary>cos and sin [B, L, D] for positions [B, L] (any numeric type; used as float32).</summary>
+    public (Tensor Cos, Tensor Sin) CosSin(Tensor positions, ScalarType dtype)
+    {
+        using DisposeScope scope = NewDisposeScope();
+        Tensor exponents = arange(0, _dim, 2, ScalarType.Int64, positions.device).to(ScalarType.Float32) / _dim;   // [D/2]
+        Tensor invFreq = tensor(_theta, ScalarType.Float32, positions.device).pow(exponents).reciprocal();          // [D/2], as 1 / θ ** x
+        Tensor freqs = positions.to(ScalarType.Float32).unsqueeze(-1) * invFreq;    // [B, L, 1] · [D/2] -> [B, L, D/2]
+        Tensor emb = cat([freqs, freqs], -1);                                       // [B, L, D]
+        return (emb.cos().to(dtype).MoveToOuterDisposeScope(), emb.sin().to(dtype).MoveToOuterDisposeScope());
+    }
+}

@@ -1,0 +1,240 @@
+using System.CommandLine;
+using System.Text;
+using System.Text.Json;
+using TorchSharp;
+using VideoLong.Ingest;
+using VideoLong.Language.Generation;
+using VideoLong.Language.Models;
+using VideoLong.Language.Models.LlavaOnevision;
+using VideoLong.Language.Models.Qwen2;
+using VideoLong.Language.Tokenization;
+using VideoLong.Vision;
+using VideoLong.Vision.Models;
+using static TorchSharp.torch;
+
+namespace VideoLong.Pipeline.Cli;
+
+/// <summary>
+/// <c>videolong chat --model DIR [--video F] "prompt"</c>: one answer from a local Qwen2 or LLaVA-OneVision-Qwen2
+/// checkpoint folder, streamed to stdout. Videos are sampled uniformly (<c>--frames</c>) at the tower's input size.
+/// </summary>
+internal static class ChatCommand
+{
+    private static readonly string[] EndOfTurnTokens = ["<|im_end|>", "<|endoftext|>"];
+
+    public static Command Create(CliContext cli)
+    {
+        var prompt = new Argument<string>("PROMPT") { Description = "The question or instruction." };
+        var model = new Option<string>("--model") { Description = "Checkpoint folder (config.json, *.safetensors, tokenizer files).", Required = true };
+        var tokenizerDir = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
+        var video = new Option<string?>("--video") { Description = "A video to ask about (LLaVA-OneVision models)." };
+        var frames = new Option<int>("--frames") { Description = "Frames sampled uniformly from --video.", DefaultValueFactory = _ => 8 };
+        var system = new Option<string?>("--system") { Description = "System message (default: Qwen2's 'You are a helpful assistant.')." };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 128 };
+        var temperature = new Option<double?>("--temperature") { Description = "Sample with this temperature (default: greedy)." };
+        var topP = new Option<double>("--top-p") { Description = "Nucleus sampling mass.", DefaultValueFactory = _ => 1.0 };
+        var topK = new Option<int>("--top-k") { Description = "Sample among the k most likely tokens (0: all).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<long?>("--seed") { Description = "Seed for sampling." };
+        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Do not stop at end-of-turn tokens." };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var json = new Option<bool>("--json") { Description = "Write the answer, its token ids and timings as JSON." };
+        var command = new Command("chat", "Answer a prompt (about a video, optionally) with a local Qwen2 or LLaVA-OneVision checkpoint.")
+        {
+            prompt, model, tokenizerDir, video, frames, system, maxNew, temperature, topP, topK, seed, ignoreEos, device, json,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string modelDir = RequireFolder(parse.GetRequiredValue(model), "--model");
+            string tokDir = RequireFolder(parse.GetValue(tokenizerDir) ?? modelDir, "--tokenizer");
+            string modelType = ReadModelType(modelDir);
+            Qwen2Tokenizer tokenizer = Qwen2Tokenizer.FromPretrained(tokDir);
+            var loadOptions = new ModelLoadOptions { Device = parse.GetValue(device)! };
+            string? videoPath = parse.GetValue(video);
+            int frameCount = parse.GetValue(frames);
+            if (frameCount is < 1 or > 4096)
+            {
+                throw new VideoLongException($"Invalid --frames {frameCount}: must be between 1 and 4096.");
+            }
+
+            var content = new List<ChatContent>();
+            if (videoPath is not null)
+            {
+                content.Add(ChatContent.Video);
+            }
+
+            content.Add(ChatContent.FromText(parse.GetRequiredValue(prompt)));
+            var messages = new List<ChatMessage>();
+            if (parse.GetValue(system) is { } sys)
+            {
+                messages.Add(new ChatMessage(ChatRoles.System, sys));
+            }
+
+            messages.Add(new ChatMessage(ChatRoles.User, content));
+            int[] ids = ChatTemplate.Qwen2.Encode(tokenizer, messages, addGenerationPrompt: true);
+
+            var stops = new List<int>();
+            if (!parse.GetValue(ignoreEos))
+            {
+                foreach (string stop in EndOfTurnTokens)
+                {
+                    if (tokenizer.TokenToId(stop) is { } id)
+                    {
+                        stops.Add(id);
+                    }
+                }
+            }
+
+            var options = new GenerationOptions
+            {
+                MaxNewTokens = parse.GetValue(maxNew),
+                DoSample = parse.GetValue(temperature) is not null,
+                Temperature = parse.GetValue(temperature) ?? 1.0,
+                TopP = parse.GetValue(topP),
+                TopK = parse.GetValue(topK),
+                Seed = parse.GetValue(seed),
+                StopTokenIds = stops,
+                PadTokenId = tokenizer.TokenToId("<|endoftext|>") ?? 0,
+            };
+            options.Validate();
+
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            TokenGenerator generator;
+            GenerationPrompt generationPrompt;
+            var disposables = new List<IDisposable>();
+            try
+            {
+                if (modelType == "llava_onevision")
+                {
+                    LlavaOnevisionForConditionalGeneration vlm = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(modelDir, loadOptions, null, cancellationToken).ConfigureAwait(false);
+                    disposables.Add(vlm);
+                    Tensor? pixels = null;
+                    int[] expanded = ids;
+                    if (videoPath is not null)
+                    {
+                        pixels = await VideoPixelsAsync(videoPath, frameCount, vlm, modelDir, cli, cancellationToken).ConfigureAwait(false);
+                        disposables.Add(pixels);
+                        int g = vlm.Config.VisionConfig.GridSize;
+                        int perFrame = ((g + 1) / 2) * ((g + 1) / 2);
+                        expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(frameCount * perFrame) + 1]).Ids;
+                    }
+
+                    Tensor inputIds = tensor(expanded.Select(x => (long)x).ToArray(), [1, expanded.Length], device: vlm.LanguageModel.Device);
+                    disposables.Add(inputIds);
+                    Tensor embeds = vlm.BuildInputsEmbeds(new LlavaOnevisionInput { InputIds = inputIds, PixelValuesVideos = pixels });
+                    disposables.Add(embeds);
+                    generator = new TokenGenerator(vlm.LanguageModel);
+                    generationPrompt = new GenerationPrompt { InputsEmbeds = embeds };
+                }
+                else if (modelType == "qwen2")
+                {
+                    if (videoPath is not null)
+                    {
+                        throw new VideoLongException($"'{modelDir}' is a text-only Qwen2 model; --video needs a LLaVA-OneVision checkpoint.");
+                    }
+
+                    Qwen2ForCausalLM lm = await Qwen2ForCausalLM.FromPretrainedAsync(modelDir, new ModelOptions { Device = loadOptions.Device }, null, cancellationToken).ConfigureAwait(false);
+                    disposables.Add(lm);
+                    Tensor inputIds = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length], device: lm.Device);
+                    disposables.Add(inputIds);
+                    generator = new TokenGenerator(lm);
+                    generationPrompt = new GenerationPrompt { InputIds = inputIds };
+                }
+                else
+                {
+                    throw new VideoLongException($"'{modelDir}' holds a {modelType} model; chat supports qwen2 and llava_onevision checkpoints.");
+                }
+
+                double loadSeconds = watch.Elapsed.TotalSeconds;
+                watch.Restart();
+                var generated = new List<int>();
+                var text = new StringBuilder();
+                bool stream = !parse.GetValue(json);
+                await foreach (string piece in generator.StreamTextAsync(generationPrompt, options, tokenizer, skipSpecialTokens: true, generated.Add, cancellationToken).ConfigureAwait(false))
+                {
+                    text.Append(piece);
+                    if (stream)
+                    {
+                        await cli.Out.WriteAsync(piece).ConfigureAwait(false);
+                        await cli.Out.FlushAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                if (stream)
+                {
+                    await cli.Out.WriteLineAsync().ConfigureAwait(false);
+                }
+                else
+                {
+                    await cli.WriteJsonAsync(new
+                    {
+                        model = modelDir,
+                        modelType,
+                        prompt = parse.GetRequiredValue(prompt),
+                        promptTokens = generationPrompt.InputIds?.shape[1] ?? generationPrompt.InputsEmbeds!.shape[1],
+                        answer = text.ToString(),
+                        tokens = generated,
+                        loadSeconds,
+                        generateSeconds = watch.Elapsed.TotalSeconds,
+                    }).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                foreach (IDisposable d in Enumerable.Reverse(disposables))
+                {
+                    d.Dispose();
+                }
+            }
+
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+
+    private static async Task<Tensor> VideoPixelsAsync(string path, int frameCount, LlavaOnevisionForConditionalGeneration vlm, string modelDir,
+        CliContext cli, CancellationToken cancellationToken)
+    {
+        int size = vlm.Config.VisionConfig.ImageSize;
+        var decoder = await VideoDecoder.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        SamplePlan plan = FrameSamplers.Uniform(decoder.Metadata.Timeline, frameCount, policy: OutOfRangePolicy.RepeatLast);
+        var frames = new List<VideoFrame>(frameCount);
+        ProgressBar bar = cli.Progress("frames");
+        await foreach (VideoFrame frame in decoder.DecodeAsync(plan, FrameFormat.Model(size, size, ResizeMode.Stretch), null, cancellationToken).ConfigureAwait(false))
+        {
+            frames.Add(frame);
+            bar.Report((frames.Count, frameCount));
+        }
+
+        bar.Finish();
+        frames.Sort((a, b) => a.SampleIndex.CompareTo(b.SampleIndex));
+        return VisionInputs.VideoPixels(frames, VisionInputs.NormalizationFor(modelDir), vlm.LanguageModel.Device, vlm.LanguageModel.DType);
+    }
+
+    private static string RequireFolder(string path, string option)
+    {
+        string full = Path.GetFullPath(path);
+        return Directory.Exists(full) ? full : throw new VideoLongException($"{option} '{path}' is not a folder.");
+    }
+
+    private static string ReadModelType(string modelDir)
+    {
+        string config = Path.Combine(modelDir, "config.json");
+        if (!File.Exists(config))
+        {
+            throw new VideoLongException($"'{modelDir}' has no config.json; give a Hugging Face checkpoint folder.");
+        }
+
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(config));
+            return doc.RootElement.TryGetProperty("model_type", out JsonElement t) && t.GetString() is { } type
+                ? type
+                : throw new VideoLongException($"'{config}' has no model_type.");
+        }
+        catch (JsonException e)
+        {
+            throw new VideoLongException($"'{config}' is not valid JSON: {e.Message}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.Text.Json;
+using TorchSharp;
+
+namespace VideoLong.Pipeline.Tests.Cli;
+
+[Collection(nameof(CliCollection))]
+public sealed class When_the_cli_chats_with_a_local_checkpoint(TempMedia media)
+{
+    [Fact]
+    [Trait("Category", "Parity")]
+    public async Task The_tiny_qwen2_prints_the_reference_greedy_tokens()
+    {
+        var run = await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("qwen2"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "What happens in the video?", "--max-new-tokens", "20", "--ignore-eos", "--json");
+        Assert.True(run.Exit == 0, run.Err);
+        using JsonDocument doc = JsonDocument.Parse(run.Out);
+        int[] tokens = doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+
+        using torch.Tensor prompt = Fixtures.Reference("qwen2", "greedy_input_ids");
+        using torch.Tensor full = Fixtures.Reference("qwen2", "greedy_output_ids");
+        long[] expected = full[0].data<long>().ToArray()[(int)prompt.shape[1]..];
+        Assert.Equal(expected.Select(x => (int)x), tokens);
+        Assert.Equal(prompt.shape[1], doc.RootElement.GetProperty("promptTokens").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_llava_onevision_model_answers_about_a_video()
+    {
+        string video = media.Make("chat.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p");
+        var run = await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--frames", "4", "When does it change?", "--max-new-tokens", "5", "--ignore-eos", "--json");
+        Assert.True(run.Exit == 0, run.Err);
+        using JsonDocument doc = JsonDocument.Parse(run.Out);
+        Assert.Equal(5, doc.RootElement.GetProperty("tokens").GetArrayLength());
+        // the fixture's video prompt: 4 frames x 2x2 pooled tokens + 1 newline = 17 video tokens in a 79-token prompt
+        Assert.Equal(79, doc.RootElement.GetProperty("promptTokens").GetInt64());
+    }
+
+    [Fact]
+    public async Task Bad_requests_are_one_line_errors()
+    {
+        string video = media.Make("chat-bad.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("qwen2"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "hi"), "text-only Qwen2");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", media.PathOf("nope"), "hi"), "is not a folder");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("siglip"), "--tokenizer", Fixtures.Dir("tokenizer"), "hi"), "siglip");
+    }
+}
