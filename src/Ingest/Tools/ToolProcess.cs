@@ -86,8 +86,10 @@ internal sealed class ToolProcess : IAsyncDisposable
         {
             process.Dispose();
             string name = Path.GetFileName(executable);
-            throw new MediaToolMissingException(name,
-                $"Cannot run '{executable}': {e.Message}. Install FFmpeg (Debian: apt-get install -y ffmpeg) or set {MediaTools.FfmpegEnvironmentVariable}/{MediaTools.FfprobeEnvironmentVariable}.");
+            string hint = name is "ffmpeg" or "ffprobe"
+                ? $"Install FFmpeg (Debian: apt-get install -y ffmpeg) or set {MediaTools.FfmpegEnvironmentVariable}/{MediaTools.FfprobeEnvironmentVariable}."
+                : "Is it installed and on PATH?";
+            throw new MediaToolMissingException(name, $"Cannot run '{executable}': {e.Message}. {hint}");
         }
 
         process.StandardInput.Close();
