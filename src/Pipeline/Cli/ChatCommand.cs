@@ -20,6 +20,7 @@ namespace VideoLong.Pipeline.Cli;
 /// </summary>
 internal static class ChatCommand
 {
+    private const long MaxChatImagePixels = 8192L * 8192;
     private static readonly string[] EndOfTurnTokens = ["<|im_end|>", "<|endoftext|>"];
 
     public static Command Create(CliContext cli)
@@ -27,6 +28,7 @@ internal static class ChatCommand
         var prompt = new Argument<string>("PROMPT") { Description = "The question or instruction." };
         var model = new Option<string>("--model") { Description = "Checkpoint folder (config.json, *.safetensors, tokenizer files).", Required = true };
         var tokenizerDir = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
+        var image = new Option<string?>("--image") { Description = "An image to ask about (LLaVA-OneVision models; JPEG, PNG, WebP, TIFF)." };
         var video = new Option<string?>("--video") { Description = "A video to ask about (LLaVA-OneVision models)." };
         var frames = new Option<int>("--frames") { Description = "Frames sampled uniformly from --video.", DefaultValueFactory = _ => 8 };
         var system = new Option<string?>("--system") { Description = "System message (default: Qwen2's 'You are a helpful assistant.')." };
@@ -40,7 +42,7 @@ internal static class ChatCommand
         var json = new Option<bool>("--json") { Description = "Write the answer, its token ids and timings as JSON." };
         var command = new Command("chat", "Answer a prompt (about a video, optionally) with a local Qwen2 or LLaVA-OneVision checkpoint.")
         {
-            prompt, model, tokenizerDir, video, frames, system, maxNew, temperature, topP, topK, seed, ignoreEos, device, json,
+            prompt, model, tokenizerDir, image, video, frames, system, maxNew, temperature, topP, topK, seed, ignoreEos, device, json,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -51,6 +53,11 @@ internal static class ChatCommand
             Qwen2Tokenizer tokenizer = Qwen2Tokenizer.FromPretrained(tokDir);
             var loadOptions = new ModelLoadOptions { Device = parse.GetValue(device)! };
             string? videoPath = parse.GetValue(video);
+            string? imagePath = parse.GetValue(image);
+            if (videoPath is not null && imagePath is not null)
+            {
+                throw new VideoLongException("Give --image or --video, not both.");
+            }
             int frameCount = parse.GetValue(frames);
             if (frameCount is < 1 or > 4096)
             {
@@ -61,6 +68,11 @@ internal static class ChatCommand
             if (videoPath is not null)
             {
                 content.Add(ChatContent.Video);
+            }
+
+            if (imagePath is not null)
+            {
+                content.Add(ChatContent.Image);
             }
 
             content.Add(ChatContent.FromText(parse.GetRequiredValue(prompt)));
@@ -119,18 +131,31 @@ internal static class ChatCommand
                         expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(frameCount * perFrame) + 1]).Ids;
                     }
 
+                    Tensor? imagePixels = null, imageSizes = null;
+                    if (imagePath is not null)
+                    {
+                        (imagePixels, int h, int w) = ImagePixels(imagePath, vlm, modelDir);
+                        disposables.Add(imagePixels);
+                        imageSizes = tensor(new long[] { h, w }, [1, 2], device: vlm.LanguageModel.Device);
+                        disposables.Add(imageSizes);
+                        expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [(int)vlm.ImageTokenCount(h, w)], []).Ids;
+                    }
+
                     Tensor inputIds = tensor(expanded.Select(x => (long)x).ToArray(), [1, expanded.Length], device: vlm.LanguageModel.Device);
                     disposables.Add(inputIds);
-                    Tensor embeds = vlm.BuildInputsEmbeds(new LlavaOnevisionInput { InputIds = inputIds, PixelValuesVideos = pixels });
+                    Tensor embeds = vlm.BuildInputsEmbeds(new LlavaOnevisionInput
+                    {
+                        InputIds = inputIds, PixelValuesVideos = pixels, PixelValues = imagePixels, ImageSizes = imageSizes,
+                    });
                     disposables.Add(embeds);
                     generator = new TokenGenerator(vlm.LanguageModel);
                     generationPrompt = new GenerationPrompt { InputsEmbeds = embeds };
                 }
                 else if (modelType == "qwen2")
                 {
-                    if (videoPath is not null)
+                    if (videoPath is not null || imagePath is not null)
                     {
-                        throw new VideoLongException($"'{modelDir}' is a text-only Qwen2 model; --video needs a LLaVA-OneVision checkpoint.");
+                        throw new VideoLongException($"'{modelDir}' is a text-only Qwen2 model; --image and --video need a LLaVA-OneVision checkpoint.");
                     }
 
                     Qwen2ForCausalLM lm = await Qwen2ForCausalLM.FromPretrainedAsync(modelDir, new ModelOptions { Device = loadOptions.Device }, null, cancellationToken).ConfigureAwait(false);
@@ -209,6 +234,18 @@ internal static class ChatCommand
         bar.Finish();
         frames.Sort((a, b) => a.SampleIndex.CompareTo(b.SampleIndex));
         return VisionInputs.VideoPixels(frames, VisionInputs.NormalizationFor(modelDir), vlm.LanguageModel.Device, vlm.LanguageModel.DType);
+    }
+
+    /// <summary>An image as anyres tiles [1, 1 + tiles, 3, S, S] in the model's dtype and device, with its (height, width).</summary>
+    private static (Tensor Pixels, int Height, int Width) ImagePixels(string path, LlavaOnevisionForConditionalGeneration vlm, string modelDir)
+    {
+        // Chat images are decoded whole: cap them well below the gigapixel limits of the tiles verb.
+        var limits = new Ingest.Images.LargeImageOptions { PixelLimit = MaxChatImagePixels, UntiledPixelLimit = MaxChatImagePixels, MaxRegionPixels = MaxChatImagePixels };
+        using Ingest.Images.LargeImage image = Ingest.Images.LargeImage.Open(path, limits);
+        Ingest.Images.ImageRegion region = image.ReadRegion(image.Bounds);
+        using Tensor cpu = AnyresImageProcessor.Process(region.Pixels, image.Width, image.Height, vlm.Config.VisionConfig.ImageSize,
+            vlm.Config.ImageGridPinpoints, VisionInputs.NormalizationFor(modelDir, forVideo: false));
+        return (cpu.to(vlm.LanguageModel.DType).to(vlm.LanguageModel.Device), image.Height, image.Width);
     }
 
     private static string RequireFolder(string path, string option)

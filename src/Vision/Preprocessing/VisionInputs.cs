@@ -7,13 +7,16 @@ namespace VideoLong.Vision;
 /// <summary>Turns decoded frames into a vision tower's pixel tensor, normalised as the checkpoint's processor says.</summary>
 public static class VisionInputs
 {
+    private static readonly string[] VideoFirst = ["video_preprocessor_config.json", "preprocessor_config.json"];
+    private static readonly string[] ImageFirst = ["preprocessor_config.json", "video_preprocessor_config.json"];
+
     /// <summary>
     /// The normalisation in a model folder's <c>preprocessor_config.json</c> (or <c>video_preprocessor_config.json</c>):
     /// its <c>image_mean</c> and <c>image_std</c>; SigLIP's (0.5, 0.5) when the folder has none.
     /// </summary>
-    public static PixelNormalization NormalizationFor(string modelDirectory)
+    public static PixelNormalization NormalizationFor(string modelDirectory, bool forVideo = true)
     {
-        foreach (string name in new[] { "video_preprocessor_config.json", "preprocessor_config.json" })
+        foreach (string name in forVideo ? VideoFirst : ImageFirst)
         {
             string path = Path.Combine(modelDirectory, name);
             if (!File.Exists(path))

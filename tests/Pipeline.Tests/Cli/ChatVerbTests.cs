@@ -37,11 +37,32 @@ public sealed class When_the_cli_chats_with_a_local_checkpoint(TempMedia media)
     }
 
     [Fact]
+    public async Task A_llava_onevision_model_answers_about_an_image()
+    {
+        string png = media.PathOf("chat.png");
+        byte[] pixels = Enumerable.Range(0, 40 * 24 * 3).Select(i => (byte)(i * 7)).ToArray();
+        using (var img = NetVips.Image.NewFromMemory(pixels, 40, 24, 3, NetVips.Enums.BandFormat.Uchar))
+        {
+            img.Pngsave(png);
+        }
+
+        var run = await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--image", png, "What is shown?", "--max-new-tokens", "3", "--ignore-eos", "--json");
+        Assert.True(run.Exit == 0, run.Err);
+        using JsonDocument doc = JsonDocument.Parse(run.Out);
+        // the fixture's image prompt for a 24x40 image expands to 102 tokens
+        Assert.Equal(102, doc.RootElement.GetProperty("promptTokens").GetInt64());
+        Assert.Equal(3, doc.RootElement.GetProperty("tokens").GetArrayLength());
+    }
+
+    [Fact]
     public async Task Bad_requests_are_one_line_errors()
     {
         string video = media.Make("chat-bad.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "1", "-c:v", "libx264", "-pix_fmt", "yuv420p");
         CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("qwen2"), "--tokenizer", Fixtures.Dir("tokenizer"),
             "--video", video, "hi"), "text-only Qwen2");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--image", video, "hi"), "not both");
         CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", media.PathOf("nope"), "hi"), "is not a folder");
         CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("siglip"), "--tokenizer", Fixtures.Dir("tokenizer"), "hi"), "siglip");
     }
