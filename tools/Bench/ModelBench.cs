@@ -20,6 +20,45 @@ internal static class ModelBench
          "num_key_value_heads": 2, "max_position_embeddings": 131072, "rms_norm_eps": 1e-6, "tie_word_embeddings": true}
         """;
 
+    /// <summary>SigLIP-so400m stages on their own (embeddings only, embeddings + 1 layer, + 13 layers, whole tower) for profiling.</summary>
+    public static void RunSiglipStages()
+    {
+        bool cuda = cuda_is_available();
+        Device device = cuda ? CUDA : CPU;
+        ScalarType dtype = cuda ? ScalarType.BFloat16 : ScalarType.Float32;
+        var result = new Dictionary<string, object>();
+        using (no_grad())
+        {
+            var tower = new SiglipVisionModel(SiglipVisionConfig.So400mPatch14_384, device, dtype);
+            tower.eval();
+            int images = cuda ? 64 : 2;
+            using Tensor pixels = randn([images, 3, 384, 384], dtype: dtype, device: device);
+            foreach (int layer in new[] { 0, 1, 13, 27 })
+            {
+                result[$"features_layer{layer}_ms"] = 1000 * Timed(() => tower.ForwardFeatures(pixels, layer).Dispose(), cuda, warmup: 2, runs: 5);
+            }
+
+            result["forward_ms"] = 1000 * Timed(() => tower.forward(pixels).Dispose(), cuda, warmup: 2, runs: 5);
+
+            // The layer's pieces alone: attention through SDPA with SigLIP's shapes, and its two big projections.
+            using Tensor q = randn([images, 729, 16, 72], dtype: dtype, device: device).transpose(1, 2);
+            using Tensor k = randn([images, 729, 16, 72], dtype: dtype, device: device).transpose(1, 2);
+            using Tensor v = randn([images, 729, 16, 72], dtype: dtype, device: device).transpose(1, 2);
+            result["sdpa_ms"] = 1000 * Timed(() => nn.functional.scaled_dot_product_attention(q, k, v).Dispose(), cuda, warmup: 2, runs: 5);
+            using Tensor x = randn([images, 729, 1152], dtype: dtype, device: device);
+            using var fc1 = nn.Linear(1152, 4304, device: device, dtype: dtype);
+            result["linear_1152_4304_ms"] = 1000 * Timed(() => fc1.forward(x).Dispose(), cuda, warmup: 2, runs: 5);
+            result["functional_linear_ms"] = 1000 * Timed(() => nn.functional.linear(x, fc1.weight!, fc1.bias).Dispose(), cuda, warmup: 2, runs: 5);
+            result["addmm_linear_ms"] = 1000 * Timed(() => Vision.Layers.LinearOps.Apply(fc1, x).Dispose(), cuda, warmup: 2, runs: 5);
+            using Tensor up = randn([images, 729, 4304], dtype: dtype, device: device);
+            result["gelu_tanh_ms"] = 1000 * Timed(() => nn.functional.gelu(up, TorchSharp.Modules.GELU.Approximate.tanh).Dispose(), cuda, warmup: 2, runs: 5);
+            using var ln = nn.LayerNorm(1152, 1e-6, device: device, dtype: dtype);
+            result["layernorm_ms"] = 1000 * Timed(() => ln.forward(x).Dispose(), cuda, warmup: 2, runs: 5);
+        }
+
+        Console.WriteLine(JsonSerializer.Serialize(result));
+    }
+
     public static void Run(bool quick)
     {
         bool cuda = cuda_is_available();

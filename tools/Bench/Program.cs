@@ -81,6 +81,10 @@ switch (verb)
         ModelBench.Run(quick: args.Contains("--quick"));
         break;
 
+    case "siglip-stages":
+        ModelBench.RunSiglipStages();
+        break;
+
     case "region":
     {
         int size = int.Parse(Opt("--size", "1024"), CultureInfo.InvariantCulture);

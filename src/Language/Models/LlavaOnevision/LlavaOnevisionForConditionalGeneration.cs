@@ -11,6 +11,7 @@ using VideoLong.Vision.Models;
 using VideoLong.Vision.Models.Siglip;
 using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
+using VideoLong.Vision.Layers;
 
 namespace VideoLong.Language.Models.LlavaOnevision;
 
@@ -380,6 +381,6 @@ internal sealed class LlavaOnevisionMultiModalProjector : nn.Module<Tensor, Tens
     public override Tensor forward(Tensor features)                               // [N, T, C] -> [N, T, H]
     {
         using DisposeScope scope = NewDisposeScope();
-        return linear_2.forward(nn.functional.gelu(linear_1.forward(features))).MoveToOuterDisposeScope();
+        return LinearOps.Apply(linear_2, nn.functional.gelu(LinearOps.Apply(linear_1, features))).MoveToOuterDisposeScope();
     }
 }

@@ -13,6 +13,7 @@ using VideoLong.Language.Generation;
 using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
+using VideoLong.Vision.Layers;
 
 namespace VideoLong.Language.Models.Qwen2;
 
@@ -161,7 +162,7 @@ public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMO
         using DisposeScope scope = NewDisposeScope();
         (Tensor last, Tensor? selected) = model.call(input);                        // [B, L, H], [B, L, H]?
         Tensor hidden = input.LastPositionLogitsOnly ? last.narrow(1, last.shape[1] - 1, 1) : last;   // [B, L, H] -> [B, 1, H]
-        Tensor logits = lm_head.call(hidden);                                       // [B, L or 1, V]
+        Tensor logits = LinearOps.Apply(lm_head, hidden);                                       // [B, L or 1, V]
         return new Qwen2CausalLMOutput
         {
             Logits = logits.MoveToOuterDisposeScope(),
@@ -416,9 +417,9 @@ internal sealed class Qwen2Attention : Module<Tensor, AttentionContext, Tensor>
         using DisposeScope scope = NewDisposeScope();
         long batch = hidden.shape[0];
         long length = hidden.shape[1];
-        Tensor q = q_proj.call(hidden).view(batch, length, _heads, _headDim).transpose(1, 2);     // [B, L, heads·D] -> [B, heads, L, D]
-        Tensor k = k_proj.call(hidden).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, L, kv·D] -> [B, kv, L, D]
-        Tensor v = v_proj.call(hidden).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, L, kv·D] -> [B, kv, L, D]
+        Tensor q = LinearOps.Apply(q_proj, hidden).view(batch, length, _heads, _headDim).transpose(1, 2);     // [B, L, heads·D] -> [B, heads, L, D]
+        Tensor k = LinearOps.Apply(k_proj, hidden).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, L, kv·D] -> [B, kv, L, D]
+        Tensor v = LinearOps.Apply(v_proj, hidden).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, L, kv·D] -> [B, kv, L, D]
 
         Tensor cos = attention.Cos.unsqueeze(1);                                    // [B, L, D] -> [B, 1, L, D]
         Tensor sin = attention.Sin.unsqueeze(1);                                    // [B, L, D] -> [B, 1, L, D]
@@ -434,7 +435,7 @@ internal sealed class Qwen2Attention : Module<Tensor, AttentionContext, Tensor>
         v = RepeatKv(v);                                                            // [B, kv, S, D] -> [B, heads, S, D]
         Tensor context = functional.scaled_dot_product_attention(q, k, v, attention.Mask, 0.0, attention.IsCausal);   // [B, heads, L, D]
         context = context.transpose(1, 2).reshape(batch, length, _heads * _headDim); // [B, heads, L, D] -> [B, L, heads·D]
-        return o_proj.call(context).MoveToOuterDisposeScope();                      // [B, L, H]
+        return LinearOps.Apply(o_proj, context).MoveToOuterDisposeScope();                      // [B, L, H]
     }
 
     /// <summary>HF's rotate_half: [x1, x2] → [−x2, x1] over the last dimension.</summary>
@@ -478,8 +479,8 @@ internal sealed class Qwen2MLP : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)                                        // [B, L, H]
     {
         using DisposeScope scope = NewDisposeScope();
-        Tensor gated = functional.silu(gate_proj.call(x)) * up_proj.call(x);        // [B, L, I]
-        return down_proj.call(gated).MoveToOuterDisposeScope();                     // [B, L, H]
+        Tensor gated = functional.silu(LinearOps.Apply(gate_proj, x)) * LinearOps.Apply(up_proj, x);        // [B, L, I]
+        return LinearOps.Apply(down_proj, gated).MoveToOuterDisposeScope();                     // [B, L, H]
     }
 }
 

@@ -15,6 +15,7 @@ using TorchSharp.Modules;
 using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
+using VideoLong.Vision.Layers;
 
 namespace VideoLong.Vision.Models.Siglip;
 
@@ -327,12 +328,12 @@ internal sealed class SiglipAttention : Module<Tensor, Tensor>
         using DisposeScope scope = NewDisposeScope();
         long batch = hiddenStates.shape[0];
         long tokens = hiddenStates.shape[1];
-        Tensor q = q_proj.forward(hiddenStates).view(batch, tokens, _numHeads, _headDim).transpose(1, 2);   // [B, N, D] -> [B, h, N, d]
-        Tensor k = k_proj.forward(hiddenStates).view(batch, tokens, _numHeads, _headDim).transpose(1, 2);   // [B, N, D] -> [B, h, N, d]
-        Tensor v = v_proj.forward(hiddenStates).view(batch, tokens, _numHeads, _headDim).transpose(1, 2);   // [B, N, D] -> [B, h, N, d]
+        Tensor q = LinearOps.Apply(q_proj, hiddenStates).view(batch, tokens, _numHeads, _headDim).transpose(1, 2);   // [B, N, D] -> [B, h, N, d]
+        Tensor k = LinearOps.Apply(k_proj, hiddenStates).view(batch, tokens, _numHeads, _headDim).transpose(1, 2);   // [B, N, D] -> [B, h, N, d]
+        Tensor v = LinearOps.Apply(v_proj, hiddenStates).view(batch, tokens, _numHeads, _headDim).transpose(1, 2);   // [B, N, D] -> [B, h, N, d]
         Tensor attended = functional.scaled_dot_product_attention(q, k, v);                                 // [B, h, N, d], scale d^−0.5
         Tensor merged = attended.transpose(1, 2).reshape(batch, tokens, _numHeads * _headDim);               // [B, h, N, d] -> [B, N, D]
-        return out_proj.forward(merged).MoveToOuterDisposeScope();
+        return LinearOps.Apply(out_proj, merged).MoveToOuterDisposeScope();
     }
 }
 
@@ -355,9 +356,9 @@ internal sealed class SiglipMLP : Module<Tensor, Tensor>
     public override Tensor forward(Tensor hiddenStates)                              // [B, N, D]
     {
         using DisposeScope scope = NewDisposeScope();
-        Tensor up = fc1.forward(hiddenStates);                                       // [B, N, I]
+        Tensor up = LinearOps.Apply(fc1, hiddenStates);                                       // [B, N, I]
         Tensor activated = _tanhGelu ? functional.gelu(up, TorchSharp.Modules.GELU.Approximate.tanh) : functional.gelu(up);   // [B, N, I]
-        return fc2.forward(activated).MoveToOuterDisposeScope();                   // [B, N, D]
+        return LinearOps.Apply(fc2, activated).MoveToOuterDisposeScope();                   // [B, N, D]
     }
 }
 
@@ -433,6 +434,6 @@ internal sealed class SiglipPoolingAttention : Module<Tensor, Tensor, Tensor>
         Tensor v = functional.linear(keyValue, w[2], b[2]).view(batch, tokens, _numHeads, _headDim).transpose(1, 2); // [B, N, D] -> [B, h, N, d]
         Tensor attended = functional.scaled_dot_product_attention(q, k, v);                                         // [B, h, Q, d]
         Tensor merged = attended.transpose(1, 2).reshape(batch, queries, _numHeads * _headDim);                      // [B, h, Q, d] -> [B, Q, D]
-        return out_proj.forward(merged).MoveToOuterDisposeScope();
+        return LinearOps.Apply(out_proj, merged).MoveToOuterDisposeScope();
     }
 }
