@@ -158,7 +158,7 @@ internal static class ChatCommand
                         throw new VideoLongException($"'{modelDir}' is a text-only Qwen2 model; --image and --video need a LLaVA-OneVision checkpoint.");
                     }
 
-                    Qwen2ForCausalLM lm = await Qwen2ForCausalLM.FromPretrainedAsync(modelDir, new ModelOptions { Device = loadOptions.Device }, null, cancellationToken).ConfigureAwait(false);
+                    Qwen2ForCausalLM lm = await Qwen2ForCausalLM.FromPretrainedAsync(modelDir, loadOptions, null, cancellationToken).ConfigureAwait(false);
                     disposables.Add(lm);
                     Tensor inputIds = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length], device: lm.Device);
                     disposables.Add(inputIds);

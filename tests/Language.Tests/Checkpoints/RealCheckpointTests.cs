@@ -4,6 +4,7 @@ using VideoLong.Language.Models;
 using VideoLong.Language.Models.LlavaOnevision;
 using VideoLong.Language.Models.Qwen2;
 using VideoLong.Language.Tokenization;
+using VideoLong.Vision.Models;
 
 namespace VideoLong.Language.Tests.Checkpoints;
 
@@ -42,7 +43,7 @@ public sealed class When_a_real_checkpoint_is_loaded
         }
         else
         {
-            Qwen2ForCausalLM qwen = await Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelOptions());
+            Qwen2ForCausalLM qwen = await Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelLoadOptions());
             (lm, owner) = (qwen, qwen);
         }
 

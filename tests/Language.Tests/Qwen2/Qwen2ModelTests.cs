@@ -3,6 +3,7 @@ using VideoLong.Language.Models;
 using VideoLong.Language.Models.Qwen2;
 using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
+using VideoLong.Vision.Models;
 
 namespace VideoLong.Language.Tests.Qwen2;
 
@@ -336,7 +337,7 @@ public sealed class When_a_qwen2_checkpoint_is_saved_and_loaded
                 original.state_dict().Where(kv => !(tied && kv.Key == "lm_head.weight")).Select(kv => (kv.Key, kv.Value)));
 
             var reports = new List<LoadProgress>();
-            using Qwen2ForCausalLM loaded = await Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelOptions { Device = "cpu" },
+            using Qwen2ForCausalLM loaded = await Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelLoadOptions { Device = "cpu" },
                 new SynchronousProgress<LoadProgress>(reports.Add), CancellationToken.None);
 
             using Tensor ids = TinyQwen2.Ids(1, 6);
@@ -365,7 +366,7 @@ public sealed class When_a_qwen2_checkpoint_is_saved_and_loaded
                 original.state_dict().Where(kv => kv.Key != "lm_head.weight").Select(kv => (kv.Key, kv.Value)));
 
             var e = await Assert.ThrowsAsync<WeightLoadException>(() =>
-                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelOptions(), null, CancellationToken.None));
+                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelLoadOptions(), null, CancellationToken.None));
 
             Assert.Equal(["lm_head.weight"], e.Missing);
         }

@@ -4,6 +4,7 @@ using VideoLong.Language.Models;
 using VideoLong.Language.Models.Qwen2;
 using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
+using VideoLong.Vision.Models;
 
 namespace VideoLong.Language.Tests.Qwen2;
 
@@ -16,7 +17,7 @@ internal static class Qwen2Reference
     public static Task<Qwen2ForCausalLM> Model(string name) => name == "qwen2" ? Tied.Value : Untied.Value;
 
     private static Task<Qwen2ForCausalLM> Load(string name) =>
-        Qwen2ForCausalLM.FromPretrainedAsync(Fixtures.Dir(name), new ModelOptions { Device = "cpu", DType = ScalarType.Float32 }, null, CancellationToken.None);
+        Qwen2ForCausalLM.FromPretrainedAsync(Fixtures.Dir(name), new ModelLoadOptions { Device = "cpu", DType = ScalarType.Float32 }, null, CancellationToken.None);
 }
 
 [Trait("Category", "Parity")]
@@ -114,7 +115,7 @@ public sealed class When_a_qwen2_checkpoint_does_not_match_its_config
         try
         {
             var e = await Assert.ThrowsAsync<WeightLoadException>(() =>
-                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelOptions(), null, CancellationToken.None));
+                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelLoadOptions(), null, CancellationToken.None));
 
             Assert.Equal(["model.layers.1.mlp.down_proj.weight"], e.Missing);
             Assert.Contains("missing:    model.layers.1.mlp.down_proj.weight", e.Message, StringComparison.Ordinal);
@@ -132,7 +133,7 @@ public sealed class When_a_qwen2_checkpoint_does_not_match_its_config
         try
         {
             var e = await Assert.ThrowsAsync<WeightLoadException>(() =>
-                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelOptions(), null, CancellationToken.None));
+                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelLoadOptions(), null, CancellationToken.None));
 
             string mismatch = Assert.Single(e.Mismatched);
             Assert.StartsWith("model.norm.weight: expected [", mismatch, StringComparison.Ordinal);
@@ -152,7 +153,7 @@ public sealed class When_a_qwen2_checkpoint_does_not_match_its_config
         try
         {
             var e = await Assert.ThrowsAsync<WeightLoadException>(() =>
-                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelOptions(), null, CancellationToken.None));
+                Qwen2ForCausalLM.FromPretrainedAsync(dir, new ModelLoadOptions(), null, CancellationToken.None));
 
             Assert.Equal(["lm_head.bias"], e.Unexpected);
         }

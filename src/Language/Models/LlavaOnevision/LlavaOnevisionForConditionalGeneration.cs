@@ -302,37 +302,9 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         return (h / s, w / s);
     }
 
-    /// <summary>
-    /// select_best_resolution: the pinpoint that keeps the most of the image's pixels when it is scaled to fit, and wastes
-    /// the least among equals. Returns (height, width).
-    /// </summary>
-    public static (int Height, int Width) SelectBestResolution(int height, int width, IReadOnlyList<(int Height, int Width)> candidates)
-    {
-        ArgumentNullException.ThrowIfNull(candidates);
-        if (candidates.Count == 0)
-        {
-            throw new VideoLongException("image_grid_pinpoints is empty: anyres images need at least one resolution.");
-        }
-
-        (int, int) best = candidates[0];
-        long maxEffective = 0;
-        long minWasted = long.MaxValue;
-        foreach ((int h, int w) in candidates)
-        {
-            double scale = Math.Min((double)w / width, (double)h / height);
-            long downW = (long)(width * scale), downH = (long)(height * scale);
-            long effective = Math.Min(downW * downH, (long)width * height);
-            long wasted = ((long)w * h) - effective;
-            if (effective > maxEffective || (effective == maxEffective && wasted < minWasted))
-            {
-                maxEffective = effective;
-                minWasted = wasted;
-                best = (h, w);
-            }
-        }
-
-        return best;
-    }
+    /// <summary>select_best_resolution (shared with the image processor). Returns (height, width).</summary>
+    public static (int Height, int Width) SelectBestResolution(int height, int width, IReadOnlyList<(int Height, int Width)> candidates) =>
+        Vision.AnyresImageProcessor.SelectBestResolution(height, width, candidates);
 
     /// <summary>unpad_image: the part of a padded-and-resized feature grid that holds the image. Returns (height, width).</summary>
     public static (int Height, int Width) UnpaddedSize(int currentHeight, int currentWidth, int originalHeight, int originalWidth)

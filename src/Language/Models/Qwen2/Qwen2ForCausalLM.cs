@@ -14,6 +14,7 @@ using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 using VideoLong.Vision.Layers;
+using VideoLong.Vision.Models;
 
 namespace VideoLong.Language.Models.Qwen2;
 
@@ -118,16 +119,15 @@ public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMO
     /// Loads <c>config.json</c> and the safetensors weights of <paramref name="directory"/> strictly (a missing,
     /// unexpected or mis-shaped tensor fails with a <see cref="WeightLoadException"/> naming it).
     /// </summary>
-    public static Task<Qwen2ForCausalLM> FromPretrainedAsync(string directory, ModelOptions options, IProgress<LoadProgress>? progress = null,
+    public static Task<Qwen2ForCausalLM> FromPretrainedAsync(string directory, ModelLoadOptions? options = null, IProgress<LoadProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
-        ArgumentNullException.ThrowIfNull(options);
+        options ??= new ModelLoadOptions();
         return Task.Run(() =>
         {
             Qwen2Config config = Qwen2Config.Load(directory);
-            Device device = options.ResolveDevice();
-            ScalarType dtype = options.ResolveDType(device);
+            (Device device, ScalarType dtype) = options.Resolve();
             using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(directory);
             cancellationToken.ThrowIfCancellationRequested();
             var lm = new Qwen2ForCausalLM(config, device, dtype);
