@@ -4,7 +4,6 @@ using System.Text.Json;
 using TorchSharp;
 using VideoLong.Ingest;
 using VideoLong.Language.Generation;
-using VideoLong.Language.Models;
 using VideoLong.Language.Models.LlavaOnevision;
 using VideoLong.Language.Models.Qwen2;
 using VideoLong.Language.Tokenization;
@@ -40,9 +39,17 @@ internal static class ChatCommand
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Do not stop at end-of-turn tokens." };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Write the answer, its token ids and timings as JSON." };
+        var tokensPerFrame = new Option<int?>("--tokens-per-frame") { Description = "HiCo clip-level merge to N tokens per frame (VideoChat-Flash: 16); default: the model's own pooling." };
+        var clipLength = new Option<int>("--clip-length") { Description = "Frames per HiCo clip.", DefaultValueFactory = _ => 4 };
+        var dropLayers = new Option<string?>("--drop-layers") { Description = "Video-level dropping after these decoder layers, e.g. 4,18 (off by default)." };
+        var dropRatios = new Option<string?>("--drop-ratios") { Description = "Kept fraction of visual tokens, ρ_0 = 1 then one per drop layer, e.g. 1,0.75,0.25." };
+        var dropMode = new Option<string>("--drop-mode") { Description = "uniform | attention | uniform0_attention.", DefaultValueFactory = _ => "uniform0_attention" };
+        var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE: visual tokens advance by stride/256 positions (64 at inference; 256 = standard)." };
+        var noTimePrompt = new Option<bool>("--no-time-prompt") { Description = "Do not prepend VideoChat-Flash's time prompt to a video question." };
         var command = new Command("chat", "Answer a prompt (about a video, optionally) with a local Qwen2 or LLaVA-OneVision checkpoint.")
         {
             prompt, model, tokenizerDir, image, video, frames, system, maxNew, temperature, topP, topK, seed, ignoreEos, device, json,
+            tokensPerFrame, clipLength, dropLayers, dropRatios, dropMode, v2peStride, noTimePrompt,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -64,6 +71,35 @@ internal static class ChatCommand
                 throw new VideoLongException($"Invalid --frames {frameCount}: must be between 1 and 4096.");
             }
 
+            var vlmOptions = new VlmOptions
+            {
+                TokensPerFrame = parse.GetValue(tokensPerFrame),
+                ClipLength = parse.GetValue(clipLength),
+                DropLayers = VlmOptions.ParseList<int>(parse.GetValue(dropLayers), "--drop-layers"),
+                DropRatios = VlmOptions.ParseList<double>(parse.GetValue(dropRatios), "--drop-ratios"),
+                DropMode = parse.GetValue(dropMode)!,
+                V2peStride = parse.GetValue(v2peStride),
+                TimePrompt = !parse.GetValue(noTimePrompt),
+            };
+            vlmOptions.Validate();
+            if (vlmOptions.TokensPerFrame is not null && frameCount % vlmOptions.ClipLength != 0)
+            {
+                throw new VideoLongException($"--frames {frameCount} is not a multiple of the HiCo clip length ({vlmOptions.ClipLength}); use e.g. {Math.Max(1, frameCount / vlmOptions.ClipLength) * vlmOptions.ClipLength}.");
+            }
+
+            if (videoPath is null && (vlmOptions.TokensPerFrame is not null || vlmOptions.DropLayers.Count > 0))
+            {
+                throw new VideoLongException("--tokens-per-frame and --drop-layers apply to videos; give --video.");
+            }
+
+            string question = parse.GetRequiredValue(prompt);
+            double? videoSeconds = null;
+            if (videoPath is not null && vlmOptions.TimePrompt)
+            {
+                videoSeconds = (await VideoProbe.ProbeAsync(videoPath, cancellationToken: cancellationToken).ConfigureAwait(false)).DurationSeconds;
+                question = Language.TimePrompt.WithQuestion(videoSeconds.Value, frameCount, question);
+            }
+
             var content = new List<ChatContent>();
             if (videoPath is not null)
             {
@@ -75,7 +111,7 @@ internal static class ChatCommand
                 content.Add(ChatContent.Image);
             }
 
-            content.Add(ChatContent.FromText(parse.GetRequiredValue(prompt)));
+            content.Add(ChatContent.FromText(question));
             var messages = new List<ChatMessage>();
             if (parse.GetValue(system) is { } sys)
             {
@@ -114,6 +150,8 @@ internal static class ChatCommand
             TokenGenerator generator;
             GenerationPrompt generationPrompt;
             var disposables = new List<IDisposable>();
+            int visualTokens = 0;
+            int? visualTokensAfterDropping = null;
             try
             {
                 if (modelType == "llava_onevision")
@@ -126,9 +164,7 @@ internal static class ChatCommand
                     {
                         pixels = await VideoPixelsAsync(videoPath, frameCount, vlm, modelDir, cli, cancellationToken).ConfigureAwait(false);
                         disposables.Add(pixels);
-                        int g = vlm.Config.VisionConfig.GridSize;
-                        int perFrame = ((g + 1) / 2) * ((g + 1) / 2);
-                        expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(frameCount * perFrame) + 1]).Ids;
+                        expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(int)vlm.VideoTokenCount(frameCount, vlmOptions)]).Ids;
                     }
 
                     Tensor? imagePixels = null, imageSizes = null;
@@ -145,11 +181,46 @@ internal static class ChatCommand
                     disposables.Add(inputIds);
                     Tensor embeds = vlm.BuildInputsEmbeds(new LlavaOnevisionInput
                     {
-                        InputIds = inputIds, PixelValuesVideos = pixels, PixelValues = imagePixels, ImageSizes = imageSizes,
+                        InputIds = inputIds, PixelValuesVideos = pixels, PixelValues = imagePixels, ImageSizes = imageSizes, Options = vlmOptions,
                     });
                     disposables.Add(embeds);
-                    generator = new TokenGenerator(vlm.LanguageModel);
-                    generationPrompt = new GenerationPrompt { InputsEmbeds = embeds };
+
+                    // Visual tokens: the placeholders that now hold features.
+                    bool[] isVisual = expanded.Select(t => t == vlm.Config.VideoTokenIndex || t == vlm.Config.ImageTokenIndex).ToArray();
+                    visualTokens = isVisual.Count(v => v);
+                    Tensor? positions = null;
+                    if (vlmOptions.V2peStride is { } stride)
+                    {
+                        double[] v2pe = Language.Positions.V2pePositions.Compute(isVisual, stride);
+                        positions = tensor(v2pe.Select(x => (float)x).ToArray(), [1, v2pe.Length], device: vlm.LanguageModel.Device);
+                        disposables.Add(positions);
+                    }
+
+                    Language.Generation.ICausalLanguageModel lm = vlm.LanguageModel;
+                    if (vlmOptions.DropLayers.Count > 0 && visualTokens > 0)
+                    {
+                        var dropping = new VideoTokenDropping
+                        {
+                            Mode = vlmOptions.DropMode switch
+                            {
+                                "uniform" => VideoTokenDropMode.Uniform,
+                                "attention" => VideoTokenDropMode.Attention,
+                                _ => VideoTokenDropMode.Uniform0Attention,
+                            },
+                            Layers = vlmOptions.DropLayers,
+                            Ratios = vlmOptions.DropRatios,
+                            VisualStart = Array.IndexOf(isVisual, true),
+                            VisualCount = visualTokens,
+                            // Re-packing (the reference) would turn V2PE's fractional positions into integers after a drop.
+                            Positions = vlmOptions.V2peStride is null ? VideoDropPositions.Repacked : VideoDropPositions.Original,
+                        };
+                        dropping.Validate(vlm.Config.TextConfig.NumHiddenLayers, expanded.Length);
+                        visualTokensAfterDropping = dropping.TokensAt(dropping.Ratios.Count - 1);
+                        lm = vlm.LanguageModel.WithVideoTokenDropping(dropping);
+                    }
+
+                    generator = new TokenGenerator(lm);
+                    generationPrompt = new GenerationPrompt { InputsEmbeds = embeds, PositionIds = positions };
                 }
                 else if (modelType == "qwen2")
                 {
@@ -188,6 +259,10 @@ internal static class ChatCommand
                 if (stream)
                 {
                     await cli.Out.WriteLineAsync().ConfigureAwait(false);
+                    if (visualTokens > 0)
+                    {
+                        await cli.Error.WriteLineAsync($"visual tokens reaching the LLM: {visualTokens}{(visualTokensAfterDropping is { } kept ? $" (after video-level dropping: {kept})" : "")}").ConfigureAwait(false);
+                    }
                 }
                 else
                 {
@@ -198,6 +273,10 @@ internal static class ChatCommand
                         prompt = parse.GetRequiredValue(prompt),
                         promptTokens = generationPrompt.InputIds?.shape[1] ?? generationPrompt.InputsEmbeds!.shape[1],
                         answer = text.ToString(),
+                        visualTokens,
+                        visualTokensAfterDropping,
+                        options = vlmOptions,
+                        videoSeconds,
                         tokens = generated,
                         loadSeconds,
                         generateSeconds = watch.Elapsed.TotalSeconds,

@@ -88,3 +88,28 @@ public sealed class When_anyres_chooses_a_resolution
         Assert.Equal((8, 4), LlavaOnevisionForConditionalGeneration.UnpaddedSize(8, 8, 40, 20));
     }
 }
+
+[Trait("Category", "HiCo")]
+public sealed class When_llava_onevision_reads_a_video_through_hico
+{
+    [Fact]
+    public async Task The_frames_are_merged_to_the_requested_tokens_per_frame_before_the_projector()
+    {
+        using LlavaOnevisionForConditionalGeneration model = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(Fixtures.Dir("llava_onevision"));
+        using Tensor frames = Fixtures.Reference("llava_onevision", "video_pixel_values");     // [1, 4, 3, 32, 32], 16 patches a frame
+        var options = new VlmOptions { TokensPerFrame = 4 };
+        Assert.Equal(17, model.VideoTokenCount(4, options));                                  // 4 frames x 4 + newline
+        Assert.Equal(17, model.VideoTokenCount(4));                                           // 2x2 pooling of 4x4 also gives 4
+
+        using Tensor merged = model.EncodeVideos(frames, options);
+        Assert.Equal(new long[] { 17, model.Config.TextConfig.HiddenSize }, merged.shape);
+        using Tensor pooled = model.EncodeVideos(frames);
+        Assert.True((merged - pooled).abs().max().item<float>() > 1e-3f);                    // a different compression, not the pooling
+
+        long[] ids = [.. Enumerable.Repeat(5L, 3), .. Enumerable.Repeat((long)model.Config.VideoTokenIndex, 9), 7L];
+        using Tensor badIds = tensor(ids, [1, ids.Length]);
+        var e = Assert.Throws<TokenFeatureMismatchException>(() =>
+            model.BuildInputsEmbeds(new LlavaOnevisionInput { InputIds = badIds, PixelValuesVideos = frames, Options = options }).Dispose());
+        Assert.Contains("HiCo", e.Message, StringComparison.Ordinal);
+    }
+}

@@ -28,7 +28,7 @@ public sealed class When_the_cli_chats_with_a_local_checkpoint(TempMedia media)
     {
         string video = media.Make("chat.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p");
         var run = await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
-            "--video", video, "--frames", "4", "When does it change?", "--max-new-tokens", "5", "--ignore-eos", "--json");
+            "--video", video, "--frames", "4", "--no-time-prompt", "When does it change?", "--max-new-tokens", "5", "--ignore-eos", "--json");
         Assert.True(run.Exit == 0, run.Err);
         using JsonDocument doc = JsonDocument.Parse(run.Out);
         Assert.Equal(5, doc.RootElement.GetProperty("tokens").GetArrayLength());
@@ -53,6 +53,29 @@ public sealed class When_the_cli_chats_with_a_local_checkpoint(TempMedia media)
         // the fixture's image prompt for a 24x40 image expands to 102 tokens
         Assert.Equal(102, doc.RootElement.GetProperty("promptTokens").GetInt64());
         Assert.Equal(3, doc.RootElement.GetProperty("tokens").GetArrayLength());
+    }
+
+    [Fact]
+    [Trait("Category", "HiCo")]
+    [Trait("Category", "V2PE")]
+    public async Task Long_video_options_reach_the_model_and_the_visual_token_count_is_reported()
+    {
+        string video = media.Make("chat-long.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p");
+        var run = await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--frames", "8", "--tokens-per-frame", "4", "--v2pe-stride", "64", "--drop-layers", "1", "--drop-ratios", "1,0.5",
+            "--drop-mode", "attention", "When does it change?", "--max-new-tokens", "3", "--ignore-eos", "--json");
+        Assert.True(run.Exit == 0, run.Err);
+        using JsonDocument doc = JsonDocument.Parse(run.Out);
+        Assert.Equal(8 * 4 + 1, doc.RootElement.GetProperty("visualTokens").GetInt32());          // HiCo: 4 tokens a frame + newline
+        Assert.Equal(16, doc.RootElement.GetProperty("visualTokensAfterDropping").GetInt32());      // ⌊33 · 0.5⌋
+        Assert.Equal(2.0, doc.RootElement.GetProperty("videoSeconds").GetDouble(), 3);             // the time prompt was built
+
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--frames", "6", "--tokens-per-frame", "4", "x"), "multiple of the HiCo clip length");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--v2pe-stride", "300", "x"), "--v2pe-stride");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--drop-layers", "1", "--drop-ratios", "1", "x"), "--drop-ratios needs 2 values");
     }
 
     [Fact]

@@ -38,6 +38,9 @@ public sealed class LlavaOnevisionInput
     public Qwen2KvCache? Cache { get; init; }
 
     public bool LastPositionLogitsOnly { get; init; }
+
+    /// <summary>Long-video compression settings (HiCo merge instead of 2×2 pooling when TokensPerFrame is set).</summary>
+    public VlmOptions? Options { get; init; }
 }
 
 /// <summary>The placeholders in the prompt and the visual features disagree in number.</summary>
@@ -164,9 +167,11 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
 
         if (input.PixelValuesVideos is not null)
         {
-            Tensor features = EncodeVideos(input.PixelValuesVideos);
+            Tensor features = EncodeVideos(input.PixelValuesVideos, input.Options);
             embeds = Splice(embeds, ids, Config.VideoTokenIndex, features, "Video",
-                "Hint: a video of F frames takes F·⌈g/2⌉² + 1 tokens (g = patches per side).");
+                input.Options?.TokensPerFrame is { } tpf
+                    ? $"Hint: with HiCo a video of F frames takes F·{tpf} + 1 tokens, and F must be a multiple of the clip length ({input.Options.ClipLength})."
+                    : "Hint: a video of F frames takes F·⌈g/2⌉² + 1 tokens (g = patches per side).");
         }
 
         return embeds.MoveToOuterDisposeScope();
@@ -192,16 +197,38 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         return cat(packed, 0).MoveToOuterDisposeScope();                           // [Σ, H]
     }
 
-    /// <summary>Pooled features of each video with a newline after each: [B·(F·⌈g/2⌉² + 1), H].</summary>
-    public Tensor EncodeVideos(Tensor pixelValuesVideos)
+    /// <summary>
+    /// Features of each video with a newline after each: 2×2-pooled, [B·(F·⌈g/2⌉² + 1), H]; or, with
+    /// <see cref="VlmOptions.TokensPerFrame"/>, HiCo-merged per clip of <see cref="VlmOptions.ClipLength"/> frames
+    /// before the projector (vision → merge → projector), [B·(F·tokensPerFrame + 1), H].
+    /// </summary>
+    public Tensor EncodeVideos(Tensor pixelValuesVideos, VlmOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(pixelValuesVideos);
         using DisposeScope scope = NewDisposeScope();
         long b = pixelValuesVideos.shape[0], f = pixelValuesVideos.shape[1];
         Tensor frames = pixelValuesVideos.flatten(0, 1);                           // [B, F, 3, S, S] -> [B·F, 3, S, S]
-        Tensor features = ProjectedFeatures(frames);                               // [B·F, g², H]
-        Tensor pooled = Pool(features);                                            // [B·F, ⌈g/2⌉², H]
-        Tensor perVideo = pooled.reshape(b, f * pooled.shape[1], -1);              // [B, F·⌈g/2⌉², H]
+        Tensor perVideo;
+        if (options?.TokensPerFrame is { } tokensPerFrame)
+        {
+            Tensor selected = SelectedFeatures(frames);                            // [B·F, g², C]
+            Tensor grouped = selected.reshape(b, f, selected.shape[1], -1);        // [B, F, g², C]
+            var videos = new List<Tensor>();
+            for (int i = 0; i < b; i++)
+            {
+                Vision.Compression.HicoMergeResult merged = Vision.Compression.HicoMerger.MergeVideo(grouped[i], tokensPerFrame, options.ClipLength);
+                videos.Add(multi_modal_projector.forward(merged.Tokens.unsqueeze(0)));   // [1, F·tpf, C] -> [1, F·tpf, H]
+            }
+
+            perVideo = cat(videos, 0);                                             // [B, F·tpf, H]
+        }
+        else
+        {
+            Tensor features = ProjectedFeatures(frames);                           // [B·F, g², H]
+            Tensor pooled = Pool(features);                                        // [B·F, ⌈g/2⌉², H]
+            perVideo = pooled.reshape(b, f * pooled.shape[1], -1);                 // [B, F·⌈g/2⌉², H]
+        }
+
         Tensor newline = image_newline.reshape(1, 1, -1).expand(b, 1, -1);         // [B, 1, H]
         return cat([perVideo, newline.to(perVideo.dtype)], 1).flatten(0, 1).MoveToOuterDisposeScope();   // [B·(F·⌈g/2⌉² + 1), H]
     }
@@ -221,17 +248,23 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         return (g * g) + (h * (w + 1));
     }
 
-    /// <summary>The tower's features at the configured layer, projected: [N, g², H].</summary>
-    private Tensor ProjectedFeatures(Tensor pixels)
+    /// <summary>Placeholder tokens one video of <paramref name="frames"/> frames takes.</summary>
+    public long VideoTokenCount(int frames, VlmOptions? options = null)
+    {
+        int g = Config.VisionConfig.GridSize;
+        long perFrame = options?.TokensPerFrame ?? (long)((g + 1) / 2) * ((g + 1) / 2);
+        return (frames * perFrame) + 1;
+    }
+
+    /// <summary>The tower's features at the configured layer: [N, g², C].</summary>
+    private Tensor SelectedFeatures(Tensor pixels)
     {
         Tensor selected = vision_tower.ForwardFeatures(pixels, Config.VisionFeatureLayer);   // [N, g², C]
-        if (Config.VisionFeatureSelectStrategy == "default")
-        {
-            selected = selected.narrow(1, 1, selected.shape[1] - 1);
-        }
-
-        return multi_modal_projector.forward(selected);                           // [N, g², H]
+        return Config.VisionFeatureSelectStrategy == "default" ? selected.narrow(1, 1, selected.shape[1] - 1) : selected;
     }
+
+    /// <summary>The tower's features at the configured layer, projected: [N, g², H].</summary>
+    private Tensor ProjectedFeatures(Tensor pixels) => multi_modal_projector.forward(SelectedFeatures(pixels));   // [N, g², H]
 
     /// <summary>pack_image_features for one image: base tile, then the grid tiles stitched, unpadded, limited, with newlines.</summary>
     private Tensor Pack(Tensor features, int height, int width)

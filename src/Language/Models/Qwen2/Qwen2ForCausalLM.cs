@@ -46,24 +46,44 @@ public sealed class Qwen2CausalLMInput
 
     /// <summary>
     /// Also return hidden states at this index, numbered as HF's <c>hidden_states</c>: 0 = embeddings, k = output of
-    /// layer k, num_hidden_layers = after the final norm; negative counts from the end (−1 = final).
+    /// layer k, num_hidden_layers = after the final norm; negative counts from the end (−1 = final). With video-level token
+    /// dropping, the states after a drop layer are already shortened.
     /// </summary>
     public int? HiddenStatesIndex { get; init; }
+
+    /// <summary>
+    /// Video-level token dropping (HiCo, ALGORITHMS.md §1.4) for a prefill over an empty cache; null = off (bit-identical
+    /// to the plain model). Decoding steps need not repeat it: the cache remembers the drop.
+    /// </summary>
+    public VideoTokenDropping? VideoTokenDropping { get; init; }
 }
 
 /// <summary>The result of a forward: logits in the model dtype and, if asked, one layer's hidden states.</summary>
 public sealed class Qwen2CausalLMOutput : IDisposable
 {
-    /// <summary>[B, L, V], or [B, 1, V] with <see cref="Qwen2CausalLMInput.LastPositionLogitsOnly"/>.</summary>
+    /// <summary>
+    /// [B, L, V], or [B, 1, V] with <see cref="Qwen2CausalLMInput.LastPositionLogitsOnly"/>. After video-level token dropping
+    /// L is the shortened length (the dropped visual positions have no logits).
+    /// </summary>
     public required Tensor Logits { get; init; }
 
     /// <summary>[B, L, H] at <see cref="Qwen2CausalLMInput.HiddenStatesIndex"/>, else null.</summary>
     public Tensor? HiddenStates { get; init; }
 
+    /// <summary>
+    /// With <see cref="Qwen2CausalLMInput.VideoTokenDropping"/>: for each stage that dropped tokens, the visual tokens it
+    /// kept as ascending indices into the original visual span (0 … Nv − 1), [B, keep] int64. Empty otherwise.
+    /// </summary>
+    public IReadOnlyList<Tensor> KeptVisualTokens { get; init; } = [];
+
     public void Dispose()
     {
         Logits.Dispose();
         HiddenStates?.Dispose();
+        foreach (Tensor kept in KeptVisualTokens)
+        {
+            kept.Dispose();
+        }
     }
 }
 
@@ -160,19 +180,45 @@ public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMO
         ArgumentNullException.ThrowIfNull(input);
         using IDisposable noGrad = no_grad();
         using DisposeScope scope = NewDisposeScope();
-        (Tensor last, Tensor? selected) = model.call(input);                        // [B, L, H], [B, L, H]?
+        (Tensor last, Tensor? selected, IReadOnlyList<Tensor> kept) = model.call(input);   // [B, L', H], [B, L, H]?, S × [B, keep]
         Tensor hidden = input.LastPositionLogitsOnly ? last.narrow(1, last.shape[1] - 1, 1) : last;   // [B, L, H] -> [B, 1, H]
         Tensor logits = LinearOps.Apply(lm_head, hidden);                                       // [B, L or 1, V]
         return new Qwen2CausalLMOutput
         {
             Logits = logits.MoveToOuterDisposeScope(),
             HiddenStates = selected?.MoveToOuterDisposeScope(),
+            KeptVisualTokens = kept.Select(k => k.MoveToOuterDisposeScope()).ToArray(),
         };
+    }
+
+    /// <summary>
+    /// This model as an <see cref="ICausalLanguageModel"/> whose prefill drops visual tokens with <paramref name="dropping"/>
+    /// (null = off), e.g. <c>new TokenGenerator(model.WithVideoTokenDropping(options))</c>. The model is shared, not copied.
+    /// </summary>
+    public ICausalLanguageModel WithVideoTokenDropping(VideoTokenDropping? dropping)
+    {
+        dropping?.Validate(Config.NumHiddenLayers, long.MaxValue);
+        return new DroppingModel(this, dropping);
+    }
+
+    /// <summary>
+    /// The attention scores of the visual span that a drop after layer <paramref name="afterLayer"/> (1-based) ranks by:
+    /// <paramref name="hidden"/> [B, L, H] is that layer's output, <paramref name="positions"/> [B, L] the positions in use,
+    /// <paramref name="attentionMask"/> [B, L] of 0/1 or null. Returns [B, count] float32.
+    /// </summary>
+    internal Tensor VisualTokenScores(int afterLayer, Tensor hidden, Tensor positions, Tensor? attentionMask, int visualStart, int count)
+    {
+        using IDisposable noGrad = no_grad();
+        return model.VisualTokenScores(afterLayer, hidden, positions, attentionMask, visualStart, count);
     }
 
     IKeyValueCache ICausalLanguageModel.CreateCache(int batchSize, int capacity) => CreateKvCache(batchSize, capacity);
 
-    Tensor ICausalLanguageModel.NextTokenLogits(Tensor? inputIds, Tensor? inputsEmbeds, Tensor attentionMask, Tensor positionIds, IKeyValueCache cache)
+    Tensor ICausalLanguageModel.NextTokenLogits(Tensor? inputIds, Tensor? inputsEmbeds, Tensor attentionMask, Tensor positionIds, IKeyValueCache cache) =>
+        NextTokenLogits(inputIds, inputsEmbeds, attentionMask, positionIds, cache, dropping: null);
+
+    private Tensor NextTokenLogits(Tensor? inputIds, Tensor? inputsEmbeds, Tensor attentionMask, Tensor positionIds, IKeyValueCache cache,
+        VideoTokenDropping? dropping)
     {
         if (cache is not Qwen2KvCache qwenCache)
         {
@@ -188,14 +234,26 @@ public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMO
             PositionIds = positionIds,
             Cache = qwenCache,
             LastPositionLogitsOnly = true,
+            VideoTokenDropping = dropping,
         });
         Tensor logits = output.Logits.select(1, 0).to(ScalarType.Float32);         // [B, 1, V] -> [B, V]
         return logits.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The model with video-level dropping applied to every prefill it runs (see <see cref="WithVideoTokenDropping"/>).</summary>
+    private sealed class DroppingModel(Qwen2ForCausalLM model, VideoTokenDropping? dropping) : ICausalLanguageModel
+    {
+        public Device Device => model.Device;
+
+        public IKeyValueCache CreateCache(int batchSize, int capacity) => model.CreateKvCache(batchSize, capacity);
+
+        public Tensor NextTokenLogits(Tensor? inputIds, Tensor? inputsEmbeds, Tensor attentionMask, Tensor positionIds, IKeyValueCache cache) =>
+            model.NextTokenLogits(inputIds, inputsEmbeds, attentionMask, positionIds, cache, cache.Length == 0 ? dropping : null);
+    }
 }
 
 /// <summary>The decoder stack: <c>embed_tokens</c>, <c>layers.{i}</c>, <c>norm</c>; returns the final hidden states.</summary>
-internal sealed class Qwen2Model : Module<Qwen2CausalLMInput, (Tensor Last, Tensor? Selected)>
+internal sealed class Qwen2Model : Module<Qwen2CausalLMInput, (Tensor Last, Tensor? Selected, IReadOnlyList<Tensor> Kept)>
 {
     private readonly Embedding embed_tokens;                   // model.embed_tokens.weight [V, H]
     private readonly ModuleList<Qwen2DecoderLayer> layers;    // model.layers.{i}.*
@@ -220,7 +278,7 @@ internal sealed class Qwen2Model : Module<Qwen2CausalLMInput, (Tensor Last, Tens
 
     public Tensor EmbedTokens(Tensor inputIds) => embed_tokens.call(inputIds);  // [B, L] -> [B, L, H]
 
-    public override (Tensor Last, Tensor? Selected) forward(Qwen2CausalLMInput input)
+    public override (Tensor Last, Tensor? Selected, IReadOnlyList<Tensor> Kept) forward(Qwen2CausalLMInput input)
     {
         using DisposeScope scope = NewDisposeScope();
         if ((input.InputIds is null) == (input.InputsEmbeds is null))
@@ -246,30 +304,148 @@ internal sealed class Qwen2Model : Module<Qwen2CausalLMInput, (Tensor Last, Tens
 
         Tensor? padding = PaddingMask(input.AttentionMask, batch, past + length);    // [B, P+L] bool, null when nothing is padded
         Tensor positions = PositionIds(input.PositionIds, padding, batch, past, length, hidden.device);   // [B, L] float32
-        (Tensor cos, Tensor sin) = _rotary.CosSin(positions, _dtype);               // [B, L, D] each
-        Tensor? mask = AttentionMask(padding, past, length, hidden.device);         // [B, 1, L, P+L] bool or null
-        var attention = new AttentionContext(cos, sin, mask, IsCausal: mask is null && past == 0 && length > 1, cache);
+        VideoTokenDropping? drop = PrefillDrop(input.VideoTokenDropping, cache, past, length, padding);
+        AttentionContext attention = Context(positions, padding, past, length, cache);
+
+        // Decoding over a cache whose deeper layers hold fewer tokens (an earlier prefill dropped visual tokens): those
+        // layers see the sequence without the dropped tokens, each group of layers with its own positions and mask.
+        AttentionContext[]? perLayer = past > 0 && cache!.VideoTokenDropping is { } dropped
+            ? ShortenedContexts(dropped, cache, positions, padding, past, length, attention)
+            : null;
 
         int wanted = NormalizeHiddenIndex(input.HiddenStatesIndex);
         Tensor? selected = wanted == 0 ? hidden.detach() : null;   // a handle of its own: the caller may own the embeddings
+        var kept = new List<Tensor>();
+        Tensor? keptOriginal = null;                               // [B, cur] indices into the original span
+        int stage = 0;
         for (int i = 0; i < layers.Count; i++)
         {
-            hidden = layers[i].call(hidden, attention);                             // [B, L, H]
-            // Video-level token dropping (ALGORITHMS.md §1.4) will hook in here: after layer l_s, shorten hidden, the
-            // mask and the positions, and rebuild the attention context for the deeper layers.
+            hidden = layers[i].call(hidden, perLayer?[i] ?? attention);             // [B, L, H]
+            if (drop is not null && stage < drop.Layers.Count && drop.Layers[stage] == i + 1)
+            {
+                // Video-level token dropping (ALGORITHMS.md §1.4) after layer l_s = i + 1: shorten the hidden states, the
+                // positions and the padding, and rebuild the attention context for the deeper layers.
+                stage++;
+                int current = drop.TokensAt(stage - 1);
+                int keep = drop.TokensAt(stage);
+                if (keep < current)
+                {
+                    Tensor choice = drop.ModeAt(stage) == VideoTokenDropMode.Uniform
+                        ? tensor(VideoTokenDropping.UniformIndices(current, keep), ScalarType.Int64).to(hidden.device)
+                            .unsqueeze(0).expand(batch, keep)                                              // [keep] -> [B, keep]
+                        : TopAscending(layers[i + 1].VisualTokenScores(hidden, attention.Cos, attention.Sin, padding, drop.VisualStart, current), keep);
+                    (hidden, positions, padding) = VideoTokenDropping.Shorten(hidden, positions, padding, choice, drop.VisualStart, current,
+                        drop.Positions);                                                                   // [B, L', H], [B, L'], [B, L']?
+                    keptOriginal = keptOriginal is null ? choice : keptOriginal.gather(1, choice);         // [B, keep]
+                    kept.Add(keptOriginal);
+                    attention = Context(positions, padding, 0, hidden.shape[1], cache);
+                }
+            }
+
             if (i + 1 == wanted && wanted < layers.Count)
             {
                 selected = hidden;
             }
         }
 
-        hidden = norm.call(hidden);                                                 // [B, L, H]
+        if (drop is not null && cache is not null)
+        {
+            cache.VideoTokenDropping = drop;
+        }
+
+        hidden = norm.call(hidden);                                                 // [B, L', H]
         if (wanted == layers.Count)
         {
             selected = hidden.detach();   // a handle of its own, so disposing one result leaves the other alive
         }
 
-        return (hidden.MoveToOuterDisposeScope(), selected?.MoveToOuterDisposeScope());
+        return (hidden.MoveToOuterDisposeScope(), selected?.MoveToOuterDisposeScope(), kept.Select(k => k.MoveToOuterDisposeScope()).ToArray());
+    }
+
+    /// <summary>See <see cref="Qwen2ForCausalLM.VisualTokenScores"/>.</summary>
+    public Tensor VisualTokenScores(int afterLayer, Tensor hidden, Tensor positions, Tensor? attentionMask, int visualStart, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(afterLayer, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(afterLayer, layers.Count - 1);
+        using DisposeScope scope = NewDisposeScope();
+        Tensor? padding = PaddingMask(attentionMask, hidden.shape[0], hidden.shape[1]);
+        (Tensor cos, Tensor sin) = _rotary.CosSin(positions, _dtype);               // [B, L, D] each
+        Tensor scores = layers[afterLayer].VisualTokenScores(hidden.to(_dtype), cos, sin, padding, visualStart, count);   // [B, count]
+        return scores.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The drop to apply in this forward: non-null only for a prefill (L > 1) over an empty cache that drops something.</summary>
+    private VideoTokenDropping? PrefillDrop(VideoTokenDropping? drop, Qwen2KvCache? cache, int past, long length, Tensor? padding)
+    {
+        if (drop is null || length == 1)
+        {
+            return null;
+        }
+
+        drop.Validate(layers.Count, length);
+        if (!drop.DropsAnything)
+        {
+            return null;
+        }
+
+        if (past != 0 || cache?.VideoTokenDropping is not null)
+        {
+            throw new NotSupportedException(
+                $"Video-level token dropping runs in one prefill over an empty cache; the cache already holds {past} positions. Hint: Reset the cache or drop the option.");
+        }
+
+        if (padding is not null && !padding.narrow(1, drop.VisualStart, drop.VisualCount).all().item<bool>())
+        {
+            throw new ArgumentException(
+                $"The visual span [{drop.VisualStart}, {drop.VisualStart + drop.VisualCount}) contains padding in some row; every row needs its visual tokens at the same indices.");
+        }
+
+        return drop;
+    }
+
+    /// <summary>
+    /// Per-layer attention contexts for new tokens over a cache in which layer i holds d_i = P − LayerLength(i) fewer
+    /// tokens: its padding loses the d_i dropped visual columns (all real), its past is P − d_i, and, with re-packed
+    /// positions, the new tokens sit at their full-sequence positions minus d_i (ALGORITHMS.md §1.4 step 3).
+    /// </summary>
+    private AttentionContext[] ShortenedContexts(VideoTokenDropping drop, Qwen2KvCache cache, Tensor positions, Tensor? padding, int past, long length,
+        AttentionContext full)
+    {
+        var byDropped = new Dictionary<int, AttentionContext> { [0] = full };
+        var contexts = new AttentionContext[layers.Count];
+        int visualEnd = drop.VisualStart + drop.VisualCount;
+        for (int i = 0; i < layers.Count; i++)
+        {
+            int dropped = past - cache.LayerLength(i);
+            if (!byDropped.TryGetValue(dropped, out AttentionContext? context))
+            {
+                Tensor shifted = drop.Positions == VideoDropPositions.Repacked ? positions - dropped : positions;   // [B, L]
+                Tensor? shortened = padding is null
+                    ? null
+                    : cat([padding.narrow(1, 0, visualEnd - dropped), padding.narrow(1, visualEnd, padding.shape[1] - visualEnd)], 1);   // [B, P−d+L]
+                context = Context(shifted, shortened, past - dropped, length, cache);
+                byDropped[dropped] = context;
+            }
+
+            contexts[i] = context;
+        }
+
+        return contexts;
+    }
+
+    /// <summary>The <paramref name="keep"/> highest-scoring indices of [B, N] scores, sorted ascending (original order kept): [B, keep].</summary>
+    private static Tensor TopAscending(Tensor scores, int keep)
+    {
+        (_, Tensor top) = scores.topk(keep, -1);                                    // [B, N] -> [B, keep] by score
+        (Tensor ascending, _) = top.sort(-1);                                       // [B, keep] ascending indices
+        return ascending;
+    }
+
+    private AttentionContext Context(Tensor positions, Tensor? padding, int past, long length, Qwen2KvCache? cache)
+    {
+        (Tensor cos, Tensor sin) = _rotary.CosSin(positions, _dtype);               // [B, L, D] each
+        Tensor? mask = AttentionMask(padding, past, length, positions.device);      // [B, 1, L, P+L] bool or null
+        return new AttentionContext(cos, sin, mask, IsCausal: mask is null && past == 0 && length > 1, cache);
     }
 
     private int NormalizeHiddenIndex(int? index)
@@ -385,6 +561,17 @@ internal sealed class Qwen2DecoderLayer : Module<Tensor, AttentionContext, Tenso
         Tensor output = h + mlp.call(post_attention_layernorm.call(h));             // [B, L, H]
         return output.MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Text-guided scores of the visual span for a drop before this layer (ALGORITHMS.md §1.4): this layer's input norm
+    /// and q/k projections on <paramref name="hidden"/> [B, L, H] → [B, count] float32.
+    /// </summary>
+    public Tensor VisualTokenScores(Tensor hidden, Tensor cos, Tensor sin, Tensor? padding, int visualStart, int count)
+    {
+        using DisposeScope scope = NewDisposeScope();
+        Tensor scores = self_attn.VisualTokenScores(input_layernorm.call(hidden), cos, sin, padding, visualStart, count);   // [B, count]
+        return scores.MoveToOuterDisposeScope();
+    }
 }
 
 /// <summary>Grouped-query self-attention with rotary embeddings; q/k/v have a bias, o_proj has none.</summary>
@@ -436,6 +623,37 @@ internal sealed class Qwen2Attention : Module<Tensor, AttentionContext, Tensor>
         Tensor context = functional.scaled_dot_product_attention(q, k, v, attention.Mask, 0.0, attention.IsCausal);   // [B, heads, L, D]
         context = context.transpose(1, 2).reshape(batch, length, _heads * _headDim); // [B, heads, L, D] -> [B, L, heads·D]
         return LinearOps.Apply(o_proj, context).MoveToOuterDisposeScope();                      // [B, L, H]
+    }
+
+    /// <summary>
+    /// The reference's flash_rank_drop scoring: the last token's query against every key (RoPE with the current
+    /// positions, KV heads repeated), QKᵀ/√D in the activation dtype, padded keys masked, softmax in fp32 over the row
+    /// (the last row of the causal mask allows every key), averaged over heads, sliced to the visual span. [B, count].
+    /// </summary>
+    public Tensor VisualTokenScores(Tensor normed, Tensor cos, Tensor sin, Tensor? padding, int visualStart, int count)   // [B, L, H]
+    {
+        using DisposeScope scope = NewDisposeScope();
+        long batch = normed.shape[0];
+        long length = normed.shape[1];
+        Tensor lastToken = normed.narrow(1, length - 1, 1);                                                  // [B, 1, H]
+        Tensor q = LinearOps.Apply(q_proj, lastToken).view(batch, 1, _heads, _headDim).transpose(1, 2);        // [B, 1, heads·D] -> [B, heads, 1, D]
+        Tensor k = LinearOps.Apply(k_proj, normed).view(batch, length, _kvHeads, _headDim).transpose(1, 2);    // [B, L, kv·D] -> [B, kv, L, D]
+        Tensor lastCos = cos.narrow(1, length - 1, 1).unsqueeze(1);                 // [B, L, D] -> [B, 1, 1, D]
+        Tensor lastSin = sin.narrow(1, length - 1, 1).unsqueeze(1);                 // [B, L, D] -> [B, 1, 1, D]
+        q = q * lastCos + RotateHalf(q) * lastSin;                                  // [B, heads, 1, D]
+        k = k * cos.unsqueeze(1) + RotateHalf(k) * sin.unsqueeze(1);                // [B, kv, L, D]
+        k = RepeatKv(k);                                                            // [B, kv, L, D] -> [B, heads, L, D]
+        Tensor logits = q.matmul(k.transpose(2, 3)) / Math.Sqrt(_headDim);          // [B, heads, 1, L]
+        logits = logits.to(ScalarType.Float32);
+        if (padding is not null)
+        {
+            Tensor real = padding.view(batch, 1, 1, length);                        // [B, L] -> [B, 1, 1, L]
+            logits = logits.masked_fill(real.logical_not(), double.NegativeInfinity);
+        }
+
+        Tensor probabilities = logits.softmax(-1);                                  // [B, heads, 1, L] fp32
+        Tensor scores = probabilities.mean([1L]).squeeze(1).narrow(1, visualStart, count);   // [B, heads, 1, L] -> [B, L] -> [B, count]
+        return scores.MoveToOuterDisposeScope();
     }
 
     /// <summary>HF's rotate_half: [x1, x2] → [−x2, x1] over the last dimension.</summary>

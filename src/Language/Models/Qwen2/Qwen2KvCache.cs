@@ -8,7 +8,7 @@ namespace VideoLong.Language.Models.Qwen2;
 /// Preallocated key/value cache of a Qwen2 decoder: per layer one key and one value buffer
 /// [B, num_key_value_heads, capacity, head_dim], allocated once; appending copies into the next free slots and never
 /// reallocates. Each layer keeps its own length (equal for plain decoding; video-level token dropping, ALGORITHMS.md
-/// §1.4, will shorten deeper layers). The buffers live outside any dispose scope; dispose the cache to free them.
+/// §1.4, shortens the layers after a drop stage). The buffers live outside any dispose scope; dispose the cache to free them.
 /// </summary>
 public sealed class Qwen2KvCache : IKeyValueCache
 {
@@ -88,8 +88,18 @@ public sealed class Qwen2KvCache : IKeyValueCache
         return (_keys[layer].narrow(2, 0, start + count), _values[layer].narrow(2, 0, start + count));
     }
 
-    /// <summary>Empties the cache (the buffers stay allocated).</summary>
-    public void Reset() => Array.Clear(_lengths);
+    /// <summary>
+    /// The video-level token dropping of the prefill that filled this cache, or null: layers after a drop stage hold
+    /// fewer positions than <see cref="Length"/>, and later steps shift their positions and masks to match.
+    /// </summary>
+    public VideoTokenDropping? VideoTokenDropping { get; internal set; }
+
+    /// <summary>Empties the cache (the buffers stay allocated) and forgets any token dropping.</summary>
+    public void Reset()
+    {
+        Array.Clear(_lengths);
+        VideoTokenDropping = null;
+    }
 
     public void Dispose()
     {
