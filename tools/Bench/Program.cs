@@ -7,6 +7,7 @@ using VideoLong.Ingest;
 // videolong-bench keyframes FILE [--fps 1]                            keyframe-only vs sequential: speed-up and timestamps
 // videolong-bench rss FILE [--fps 1] [--size 448x448]                 peak RSS (this process + its ffmpeg) decoding at 1 fps
 // videolong-bench region FILE [--size 1024] [--reads 20]              region reads from a large image: cold/warm time, peak RSS
+// videolong-bench vlm - --frames N [--no-merge]                      long-video question: HiCo merge, prefill, dropping (GPU)
 // videolong-bench models - [--quick]                                   Qwen2-0.5B prefill/decode and SigLIP-so400m throughput (GPU)
 if (args.Length < 2)
 {
@@ -79,6 +80,11 @@ switch (verb)
 
     case "models":
         ModelBench.Run(quick: args.Contains("--quick"));
+        break;
+
+    case "vlm":
+        VlmBench.Run(int.Parse(Opt("--frames", "64"), CultureInfo.InvariantCulture), merge: !args.Contains("--no-merge"),
+            tokensPerFrame: int.Parse(Opt("--tokens-per-frame", "16"), CultureInfo.InvariantCulture));
         break;
 
     case "siglip-stages":

@@ -113,3 +113,22 @@ public sealed class When_llava_onevision_reads_a_video_through_hico
         Assert.Contains("HiCo", e.Message, StringComparison.Ordinal);
     }
 }
+
+[Trait("Category", "HiCo")]
+public sealed class When_a_long_video_is_encoded_in_chunks
+{
+    [Fact]
+    public async Task The_result_does_not_depend_on_the_vision_batch_size()
+    {
+        using LlavaOnevisionForConditionalGeneration model = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(Fixtures.Dir("llava_onevision"));
+        using Tensor frames = cat([Fixtures.Reference("llava_onevision", "video_pixel_values"), Fixtures.Reference("llava_onevision", "video_pixel_values").flip(1)], 1);  // 8 frames
+        using Tensor pooledWhole = model.EncodeVideos(frames, new VlmOptions { VisionBatchSize = 64 });
+        using Tensor pooledChunked = model.EncodeVideos(frames, new VlmOptions { VisionBatchSize = 3 });
+        TensorAssert.Close(pooledWhole, pooledChunked, 1e-5);
+
+        using Tensor mergedWhole = model.EncodeVideos(frames, new VlmOptions { TokensPerFrame = 4, VisionBatchSize = 64 });
+        using Tensor mergedChunked = model.EncodeVideos(frames, new VlmOptions { TokensPerFrame = 4, VisionBatchSize = 5 });   // rounds to whole clips
+        TensorAssert.Close(mergedWhole, mergedChunked, 1e-5);
+        Assert.Equal(8 * 4 + 1, mergedWhole.shape[0]);
+    }
+}

@@ -207,30 +207,45 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         ArgumentNullException.ThrowIfNull(pixelValuesVideos);
         using DisposeScope scope = NewDisposeScope();
         long b = pixelValuesVideos.shape[0], f = pixelValuesVideos.shape[1];
-        Tensor frames = pixelValuesVideos.flatten(0, 1);                           // [B, F, 3, S, S] -> [B·F, 3, S, S]
-        Tensor perVideo;
-        if (options?.TokensPerFrame is { } tokensPerFrame)
+        int? tokensPerFrame = options?.TokensPerFrame;
+        int clip = options?.ClipLength ?? 4;
+        if (tokensPerFrame is not null && f % clip != 0)
         {
-            Tensor selected = SelectedFeatures(frames);                            // [B·F, g², C]
-            Tensor grouped = selected.reshape(b, f, selected.shape[1], -1);        // [B, F, g², C]
-            var videos = new List<Tensor>();
-            for (int i = 0; i < b; i++)
+            throw new TokenFeatureMismatchException("Video", f, f - (f % clip),
+                $"Hint: HiCo merges clips of {clip} frames; the frame count ({f}) must be a multiple of it.");
+        }
+
+        // Frames go through the tower in chunks (whole clips when merging), so memory stays bounded for 10,000 frames.
+        int batch = Math.Max(1, options?.VisionBatchSize ?? 64);
+        long chunk = tokensPerFrame is null ? batch : Math.Max(clip, batch / clip * clip);
+        var videos = new List<Tensor>();
+        for (int i = 0; i < b; i++)
+        {
+            var pieces = new List<Tensor>();
+            for (long start = 0; start < f; start += chunk)
             {
-                Vision.Compression.HicoMergeResult merged = Vision.Compression.HicoMerger.MergeVideo(grouped[i], tokensPerFrame, options.ClipLength);
-                videos.Add(multi_modal_projector.forward(merged.Tokens.unsqueeze(0)));   // [1, F·tpf, C] -> [1, F·tpf, H]
+                using DisposeScope chunkScope = NewDisposeScope();
+                Tensor frames = pixelValuesVideos[i].narrow(0, start, Math.Min(chunk, f - start));   // [n, 3, S, S]
+                Tensor tokens;
+                if (tokensPerFrame is { } tpf)
+                {
+                    Tensor selected = SelectedFeatures(frames);                    // [n, g², C]
+                    Vision.Compression.HicoMergeResult merged = Vision.Compression.HicoMerger.MergeVideo(selected, tpf, clip);   // [n·tpf, C]
+                    tokens = multi_modal_projector.forward(merged.Tokens);        // [n·tpf, H]
+                }
+                else
+                {
+                    tokens = Pool(ProjectedFeatures(frames)).flatten(0, 1);       // [n, ⌈g/2⌉², H] -> [n·⌈g/2⌉², H]
+                }
+
+                pieces.Add(tokens.MoveToOuterDisposeScope());
             }
 
-            perVideo = cat(videos, 0);                                             // [B, F·tpf, H]
-        }
-        else
-        {
-            Tensor features = ProjectedFeatures(frames);                           // [B·F, g², H]
-            Tensor pooled = Pool(features);                                        // [B·F, ⌈g/2⌉², H]
-            perVideo = pooled.reshape(b, f * pooled.shape[1], -1);                 // [B, F·⌈g/2⌉², H]
+            pieces.Add(image_newline.reshape(1, -1).to(pieces[0].dtype));          // one newline per video
+            videos.Add(cat(pieces, 0));                                            // [F·t + 1, H]
         }
 
-        Tensor newline = image_newline.reshape(1, 1, -1).expand(b, 1, -1);         // [B, 1, H]
-        return cat([perVideo, newline.to(perVideo.dtype)], 1).flatten(0, 1).MoveToOuterDisposeScope();   // [B·(F·⌈g/2⌉² + 1), H]
+        return cat(videos, 0).MoveToOuterDisposeScope();                           // [B·(F·t + 1), H]
     }
 
     /// <summary>How many tokens an image of <paramref name="height"/>×<paramref name="width"/> becomes (base + unpadded grid with newlines).</summary>

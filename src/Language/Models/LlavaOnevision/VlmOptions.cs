@@ -8,6 +8,9 @@ public sealed record VlmOptions
     /// <summary>HiCo clip-level merge: tokens per frame after merging (16 in VideoChat-Flash); null keeps the model's own pooling.</summary>
     public int? TokensPerFrame { get; init; }
 
+    /// <summary>Frames sent through the vision tower at once (bounds memory for long videos).</summary>
+    public int VisionBatchSize { get; init; } = 64;
+
     /// <summary>Frames per clip for the merge (4).</summary>
     public int ClipLength { get; init; } = 4;
 
@@ -32,6 +35,11 @@ public sealed record VlmOptions
         if (TokensPerFrame is { } t && (t < 1 || t > 4096))
         {
             throw new VideoLongException($"Invalid tokens per frame {t}: must be between 1 and 4096 (VideoChat-Flash uses 16).");
+        }
+
+        if (VisionBatchSize < 1)
+        {
+            throw new VideoLongException($"Invalid vision batch size {VisionBatchSize}: must be ≥ 1.");
         }
 
         if (ClipLength < 1)
