@@ -9,7 +9,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 out=artifacts/gpu/videolong-gpu
 rm -rf "$out" && mkdir -p "$out"
 for project in src/Pipeline/VideoLong.Pipeline.csproj tools/Bench/VideoLong.Bench.csproj; do
-    dotnet publish "$project" -c Release -r linux-x64 --self-contained true -o "$out/bin" --nologo -v quiet \
+    # Configuration "Gpu" (optimised) keeps these builds apart from the CPU Release builds in bin/Release.
+    dotnet publish "$project" -c Gpu -p:Optimize=true -r linux-x64 --self-contained true -o "$out/bin" --nologo -v quiet \
         -p:VideoLongCpuLibtorch=false -p:InvariantGlobalization=true
 done
 cat > "$out/run.sh" <<'RUN'

@@ -47,6 +47,13 @@ public static class HicoMerger
     public static HicoMergeResult Merge(Tensor features, int targetTokens)
     {
         (long b, long p, _) = CheckFeatures(features, nameof(features));
+        if (p == targetTokens)
+        {
+            // Already K tokens (e.g. a small tower whose clip holds exactly K patches): nothing to merge, every size is 1.
+            // The schedule itself keeps the reference's P > K assertion.
+            return new HicoMergeResult(features.alias(), ones(b, p, dtype: WorkType(features.dtype), device: features.device));
+        }
+
         int[] schedule = HicoMergeSchedule.Compute(checked((int)p), targetTokens);
 
         using DisposeScope scope = NewDisposeScope();

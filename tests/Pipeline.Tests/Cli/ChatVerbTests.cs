@@ -70,6 +70,12 @@ public sealed class When_the_cli_chats_with_a_local_checkpoint(TempMedia media)
         Assert.Equal(16, doc.RootElement.GetProperty("visualTokensAfterDropping").GetInt32());      // ⌊33 · 0.5⌋
         Assert.Equal(2.0, doc.RootElement.GetProperty("videoSeconds").GetDouble(), 3);             // the time prompt was built
 
+        // The acceptance command shape: 16 tokens per frame and V2PE stride 64 (the tiny tower has exactly 16 patches a frame).
+        var sixteen = await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
+            "--video", video, "--tokens-per-frame", "16", "--v2pe-stride", "64", "What happens?", "--max-new-tokens", "2", "--ignore-eos");
+        Assert.True(sixteen.Exit == 0, sixteen.Err);
+        Assert.Contains("visual tokens reaching the LLM: 129", sixteen.Err, StringComparison.Ordinal);   // 8 frames x 16 + 1
+
         CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),
             "--video", video, "--frames", "6", "--tokens-per-frame", "4", "x"), "multiple of the HiCo clip length");
         CliRunner.AssertOneLineError(await CliRunner.RunAsync("chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"),

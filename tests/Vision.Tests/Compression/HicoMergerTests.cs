@@ -97,8 +97,10 @@ public sealed class When_clips_are_merged_to_16_tokens_per_frame
     [Fact]
     public void Too_few_tokens_for_the_target_is_an_error()
     {
-        using Tensor frames = zeros(4, 16, 64);                               // 4×16 = 64 tokens, K = 64
+        using Tensor frames = zeros(4, 15, 64);                               // 4×15 = 60 tokens < K = 64
         Assert.Throws<VideoLongException>(() => HicoMerger.MergeVideo(frames));
+        using Tensor exact = zeros(4, 16, 64);                                // 4×16 = 64 = K: nothing to merge
+        Assert.Equal(64, HicoMerger.MergeVideo(exact).Tokens.shape[0]);
     }
 }
 
@@ -325,5 +327,19 @@ public sealed class When_clips_are_merged_like_the_torch_reference
 
         x.Dispose();
         sizes?.Dispose();
+    }
+}
+
+[Trait("Category", "HiCo")]
+public sealed class When_a_clip_already_holds_K_tokens
+{
+    [Fact]
+    public void It_is_returned_unchanged_with_unit_sizes()
+    {
+        using TorchSharp.torch.Tensor x = TorchSharp.torch.randn(2, 64, 32);
+        VideoLong.Vision.Compression.HicoMergeResult r = VideoLong.Vision.Compression.HicoMerger.Merge(x, 64);
+        Assert.Equal(0f, (r.Tokens - x).abs().max().item<float>());
+        Assert.Equal(128.0, r.Sizes.sum().item<float>());
+        Assert.ThrowsAny<VideoLongException>(() => VideoLong.Vision.Compression.HicoMerger.Merge(x, 65));   // P < K stays an error
     }
 }
