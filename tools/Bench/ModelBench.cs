@@ -120,7 +120,7 @@ internal static class ModelBench
         Console.WriteLine(JsonSerializer.Serialize(result));
     }
 
-    private static double Timed(Action action, bool cuda, int warmup, int runs)
+    internal static double Timed(Action action, bool cuda, int warmup, int runs)
     {
         for (int i = 0; i < warmup; i++)
         {
@@ -141,7 +141,7 @@ internal static class ModelBench
         return times[times.Count / 2];
     }
 
-    private static void Sync(bool cuda)
+    internal static void Sync(bool cuda)
     {
         if (cuda)
         {

@@ -51,10 +51,10 @@ internal static class VlmBench
                 }
 
                 using Tensor pixels = randn([1, frames, 3, 384, 384], dtype: dtype, device: device);
-                Sync(cuda);
+                ModelBench.Sync(cuda);
                 var sw = Stopwatch.StartNew();
                 visual = vlm.EncodeVideos(pixels, options);                          // [F·16 + 1, H]
-                Sync(cuda);
+                ModelBench.Sync(cuda);
                 result["vision_and_merge_s"] = sw.Elapsed.TotalSeconds;
             }
             else
@@ -71,12 +71,12 @@ internal static class VlmBench
                 using Tensor embeds = cat([before, visual.unsqueeze(0), after], 1);       // [1, L, H]
                 result["sequence_tokens"] = embeds.shape[1];
                 int runs = nv > 200_000 ? 1 : 3;
-                result["prefill_s"] = Timed(() => lm.forward(new Qwen2CausalLMInput { InputsEmbeds = embeds, LastPositionLogitsOnly = true }).Dispose(),
+                result["prefill_s"] = ModelBench.Timed(() => lm.forward(new Qwen2CausalLMInput { InputsEmbeds = embeds, LastPositionLogitsOnly = true }).Dispose(),
                     cuda, warmup: runs == 1 ? 0 : 1, runs);
 
                 VideoTokenDropping dropping = VideoTokenDropping.ModelCard(TextBefore, (int)nv);
                 result["drop"] = "uniform0_attention, layers [4, 18], ratios [1, 0.75, 0.25]";
-                result["prefill_with_dropping_s"] = Timed(() => lm.forward(new Qwen2CausalLMInput
+                result["prefill_with_dropping_s"] = ModelBench.Timed(() => lm.forward(new Qwen2CausalLMInput
                 {
                     InputsEmbeds = embeds, LastPositionLogitsOnly = true, VideoTokenDropping = dropping,
                 }).Dispose(), cuda, warmup: runs == 1 ? 0 : 1, runs);
@@ -87,7 +87,7 @@ internal static class VlmBench
                     var generator = new TokenGenerator(lm);
                     var sw = Stopwatch.StartNew();
                     generator.Generate(new GenerationPrompt { InputsEmbeds = embeds }, new GenerationOptions { MaxNewTokens = 16 });
-                    Sync(cuda);
+                    ModelBench.Sync(cuda);
                     result["prefill_and_16_tokens_s"] = sw.Elapsed.TotalSeconds;
                     result["whole_question_s"] = (double)result["vision_and_merge_s"] + sw.Elapsed.TotalSeconds;
                 }
@@ -95,34 +95,5 @@ internal static class VlmBench
         }
 
         Console.WriteLine(JsonSerializer.Serialize(result));
-    }
-
-    private static double Timed(Action action, bool cuda, int warmup, int runs)
-    {
-        for (int i = 0; i < warmup; i++)
-        {
-            action();
-        }
-
-        Sync(cuda);
-        var times = new List<double>();
-        for (int i = 0; i < runs; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            action();
-            Sync(cuda);
-            times.Add(sw.Elapsed.TotalSeconds);
-        }
-
-        times.Sort();
-        return times[times.Count / 2];
-    }
-
-    private static void Sync(bool cuda)
-    {
-        if (cuda)
-        {
-            TorchSharp.torch.cuda.synchronize();
-        }
     }
 }
