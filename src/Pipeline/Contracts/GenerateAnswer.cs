@@ -1,0 +1,20 @@
+namespace VideoLong.Contracts;
+
+/// <summary>Stage command: run the language model over visual tokens and a question.</summary>
+public sealed record GenerateAnswer
+{
+    public required JobId JobId { get; init; }                 // correlation id
+    public required DateTimeOffset Timestamp { get; init; }
+    public int Version { get; init; } = 1;
+
+    public required ArtifactRef VisualTokens { get; init; }
+
+    public required string Question { get; init; }
+
+    public required string Model { get; init; }
+
+    /// <summary>Video-level dropping and V2PE apply here; the clip-level merge was done by <see cref="EncodeVideo"/>.</summary>
+    public CompressionSettings Compression { get; init; } = new();
+
+    public GenerationSettings Generation { get; init; } = new();
+}

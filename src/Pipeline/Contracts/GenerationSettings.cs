@@ -1,0 +1,12 @@
+namespace VideoLong.Contracts;
+
+/// <summary>How the language model decodes. Greedy by default.</summary>
+public sealed record GenerationSettings
+{
+    public int MaxNewTokens { get; init; } = 256;
+
+    /// <summary>0 means greedy decoding.</summary>
+    public double Temperature { get; init; }
+
+    public int? Seed { get; init; }
+}
