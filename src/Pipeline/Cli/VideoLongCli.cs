@@ -24,6 +24,7 @@ public static class VideoLongCli
             TilesCommand.Create(context),
             DoctorCommand.Create(context),
             ChatCommand.Create(context),
+            AskCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);

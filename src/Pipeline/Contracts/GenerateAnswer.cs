@@ -17,4 +17,10 @@ public sealed record GenerateAnswer
     public CompressionSettings Compression { get; init; } = new();
 
     public GenerationSettings Generation { get; init; } = new();
+
+    /// <summary>Presentation timestamps, in seconds, of the frames behind the visual tokens (they support the answer).</summary>
+    public IReadOnlyList<double> FrameTimestamps { get; init; } = [];
+
+    /// <summary>Length of the video, for the time prompt; null leaves the time prompt out.</summary>
+    public double? DurationSeconds { get; init; }
 }

@@ -10,4 +10,7 @@ public sealed record PrepareVideo
     public required ArtifactRef Source { get; init; }
 
     public SamplingSettings Sampling { get; init; } = new();
+
+    /// <summary>Side, in pixels, of the square frames the vision tower takes (frames are stretched to it; SigLIP: 384).</summary>
+    public int FrameSize { get; init; } = 384;
 }

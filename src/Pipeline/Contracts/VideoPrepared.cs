@@ -12,4 +12,10 @@ public sealed record VideoPrepared
     public required int FrameCount { get; init; }
 
     public required double DurationSeconds { get; init; }
+
+    /// <summary>Presentation timestamps, in seconds, of the sampled frames, in sample order.</summary>
+    public IReadOnlyList<double> FrameTimestamps { get; init; } = [];
+
+    /// <summary>True when the frames came from the artifact cache (no decode work).</summary>
+    public bool FromCache { get; init; }
 }

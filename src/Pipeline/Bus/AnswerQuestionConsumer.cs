@@ -1,0 +1,90 @@
+using System.Text.Json;
+using MassTransit;
+using VideoLong.Contracts;
+using VideoLong.Pipeline.Jobs;
+
+namespace VideoLong.Pipeline.Bus;
+
+/// <summary>
+/// Orchestrates a question about a video: sends PrepareVideo, EncodeVideo and GenerateAnswer in order (request and
+/// response), records states, progress, the result or the error (and so the timings per state) in the job store, and
+/// publishes AnswerGenerated or JobFaulted. A redelivered command for an ended job does nothing; the stages' own step
+/// ledger keeps a re-run from repeating finished stages.
+/// </summary>
+public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models, PipelineOptions options,
+    IRequestClient<PrepareVideo> prepare, IRequestClient<EncodeVideo> encode, IRequestClient<GenerateAnswer> answer) : IConsumer<AnswerQuestion>
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public async Task Consume(ConsumeContext<AnswerQuestion> context)
+    {
+        AnswerQuestion command = context.Message;
+        CancellationToken ct = context.CancellationToken;
+        JobRecord job = await store.GetAsync(command.JobId, ct);
+        if (job.State is JobState.Succeeded or JobState.Faulted or JobState.Cancelled)
+        {
+            return;
+        }
+
+        JobStage stage = JobStage.Prepare;
+        try
+        {
+            RequestTimeout timeout = RequestTimeout.After(ms: (int)Math.Min(int.MaxValue, options.StageTimeout.TotalMilliseconds));
+            await AdvanceAsync(command.JobId, JobState.Preparing, ct);
+            ArtifactRef source = command.Source ?? await ArtifactRefs.ForFileAsync(command.SourcePath ?? throw new VideoLongException("AnswerQuestion needs Source or SourcePath."), ct);
+            VideoPrepared prepared = (await prepare.GetResponse<VideoPrepared>(new PrepareVideo
+            {
+                JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Source = source, Sampling = command.Sampling, FrameSize = models.TowerSize(command.Model),
+            }, ct, timeout)).Message;
+
+            stage = JobStage.Encode;
+            await AdvanceAsync(command.JobId, JobState.Encoding, ct);
+            VideoEncoded encoded = (await encode.GetResponse<VideoEncoded>(new EncodeVideo
+            {
+                JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = command.Model, Compression = command.Compression,
+            }, ct, timeout)).Message;
+
+            stage = JobStage.Answer;
+            await AdvanceAsync(command.JobId, JobState.Answering, ct);
+            await Progress(context, command.JobId, JobStage.Answer, 0, 1);
+            AnswerGenerated answered = (await answer.GetResponse<AnswerGenerated>(new GenerateAnswer
+            {
+                JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Question = command.Question, Model = command.Model,
+                Compression = command.Compression, Generation = command.Generation, FrameTimestamps = prepared.FrameTimestamps, DurationSeconds = prepared.DurationSeconds,
+            }, ct, timeout)).Message;
+
+            var result = new VideoAnswer
+            {
+                Answer = answered.Answer, SupportingTimestamps = answered.SupportingTimestamps, FrameCount = prepared.FrameCount, VisualTokens = encoded.TokenCount,
+                DurationSeconds = prepared.DurationSeconds, Cached = new CacheHits(prepared.FromCache, encoded.FromCache),
+            };
+            await store.SucceedAsync(command.JobId, JsonSerializer.Serialize(result, Json), ct);
+            await Progress(context, command.JobId, JobStage.Answer, 1, 1);
+            await context.Publish(answered with { Timestamp = DateTimeOffset.UtcNow }, ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            (string message, string type) = Describe(e);
+            await store.FaultAsync(command.JobId, new JobError(stage, message, type), CancellationToken.None);
+            await context.Publish(new JobFaulted { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, ErrorMessage = message, ExceptionType = type }, CancellationToken.None);
+        }
+    }
+
+    // Forward only: a command redelivered mid-job finds the job further on, and the stages return their stored results.
+    private async Task AdvanceAsync(JobId jobId, JobState to, CancellationToken cancellationToken)
+    {
+        JobRecord job = await store.GetAsync(jobId, cancellationToken);
+        if (job.State < to)
+        {
+            await store.TransitionAsync(jobId, to, cancellationToken);
+        }
+    }
+
+    private static Task Progress(ConsumeContext context, JobId jobId, JobStage stage, long done, long total) =>
+        context.Publish(new JobProgressed { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, Done = done, Total = total });
+
+    // A stage's fault comes back as RequestFaultException: report the stage's own exception, not the wrapper.
+    private static (string Message, string Type) Describe(Exception e) => e is RequestFaultException { Fault: { } fault } && fault.Exceptions.Length > 0
+        ? (fault.Exceptions[0].Message, fault.Exceptions[0].ExceptionType)
+        : (e.Message, e.GetType().FullName ?? e.GetType().Name);
+}

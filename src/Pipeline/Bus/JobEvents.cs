@@ -1,0 +1,59 @@
+using System.Collections.Concurrent;
+using MassTransit;
+using VideoLong.Contracts;
+
+namespace VideoLong.Pipeline.Bus;
+
+/// <summary>
+/// In-process observers of job events (progress, answer, fault): the CLI's progress bar and its wait for the end of a
+/// job. Fed by <see cref="JobEventsConsumer"/>.
+/// </summary>
+public sealed class JobEvents
+{
+    private readonly ConcurrentDictionary<JobId, TaskCompletionSource<object>> _endings = new();
+
+    /// <summary>Raised for every JobProgressed on the bus.</summary>
+    public event Action<JobProgressed>? Progressed;
+
+    /// <summary>Completes with the job's AnswerGenerated or JobFaulted.</summary>
+    public async Task<object> WhenEndedAsync(JobId jobId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Ending(jobId).Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _endings.TryRemove(jobId, out _);
+        }
+    }
+
+    internal void OnProgressed(JobProgressed progressed) => Progressed?.Invoke(progressed);
+
+    internal void OnEnded(JobId jobId, object ending) => Ending(jobId).TrySetResult(ending);
+
+    private TaskCompletionSource<object> Ending(JobId jobId) =>
+        _endings.GetOrAdd(jobId, _ => new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously));
+}
+
+/// <summary>Forwards job events from the bus to <see cref="JobEvents"/>.</summary>
+public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgressed>, IConsumer<AnswerGenerated>, IConsumer<JobFaulted>
+{
+    public Task Consume(ConsumeContext<JobProgressed> context)
+    {
+        events.OnProgressed(context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<AnswerGenerated> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<JobFaulted> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+}

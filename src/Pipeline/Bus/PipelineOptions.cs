@@ -1,0 +1,63 @@
+namespace VideoLong.Pipeline.Bus;
+
+/// <summary>Runtime knobs of the in-process pipeline (bus, job store, artifact cache, models), validated at registration.</summary>
+public sealed class PipelineOptions
+{
+    /// <summary>Holds <c>jobs.db</c> (the SQLite job store) and <c>artifacts/</c> (the artifact cache). Default: <c>~/.videolong</c>.</summary>
+    public string DataDirectory { get; set; } = DefaultDataDirectory;
+
+    /// <summary>Folder in which model names of messages are resolved; absolute checkpoint paths are used as they are.</summary>
+    public string? ModelDirectory { get; set; }
+
+    /// <summary>Folder with the tokenizer files, when they are not in the checkpoint folder.</summary>
+    public string? TokenizerDirectory { get; set; }
+
+    /// <summary>Most bytes of frames and visual tokens kept in the artifact cache (least recently used are evicted).</summary>
+    public long CacheSizeBytes { get; set; } = 20L << 30;
+
+    /// <summary>cpu, cuda or cuda:N.</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>How long the orchestrator waits for one stage.</summary>
+    public TimeSpan StageTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>Retries of a failed stage (with exponential backoff) before the job faults; input errors are not retried.</summary>
+    public int StageRetries { get; set; } = 3;
+
+    public static string DefaultDataDirectory =>
+        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".videolong");
+
+    public string JobStorePath => Path.Combine(DataDirectory, "jobs.db");
+
+    public string ArtifactDirectory => Path.Combine(DataDirectory, "artifacts");
+
+    /// <summary>Checks every value; the message names the setting and what is accepted.</summary>
+    /// <exception cref="VideoLongException">A setting is invalid.</exception>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDirectory))
+        {
+            throw new VideoLongException("Invalid data folder: give a folder for the job store and the artifact cache (e.g. ~/.videolong).");
+        }
+
+        if (ModelDirectory is not null && !Directory.Exists(ModelDirectory))
+        {
+            throw new VideoLongException($"Invalid model folder '{ModelDirectory}': it does not exist.");
+        }
+
+        if (TokenizerDirectory is not null && !Directory.Exists(TokenizerDirectory))
+        {
+            throw new VideoLongException($"Invalid tokenizer folder '{TokenizerDirectory}': it does not exist.");
+        }
+
+        if (CacheSizeBytes < 1 << 20)
+        {
+            throw new VideoLongException($"Invalid cache size {CacheSizeBytes} bytes: must be at least 1 MiB.");
+        }
+
+        if (StageTimeout <= TimeSpan.Zero || StageRetries is < 0 or > 20)
+        {
+            throw new VideoLongException($"Invalid stage timeout {StageTimeout} or retries {StageRetries}: the timeout must be positive and retries 0 to 20.");
+        }
+    }
+}
