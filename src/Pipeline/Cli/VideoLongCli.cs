@@ -25,6 +25,7 @@ public static class VideoLongCli
             DoctorCommand.Create(context),
             ChatCommand.Create(context),
             AskCommand.Create(context),
+            ServeCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);

@@ -1,0 +1,66 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using VideoLong.Pipeline.Http;
+
+namespace VideoLong.Pipeline.Cli;
+
+/// <summary>
+/// <c>videolong serve --model DIR</c>: one process with the HTTP API and the in-memory pipeline. Options are checked
+/// before anything listens; a bad one is a one-line error and exit code 2.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create(CliContext cli)
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen (several separated by ';').", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var data = new Option<string?>("--data") { Description = "Data folder for the job store, the artifact cache and uploads (default ~/.videolong)." };
+        var model = new Option<string>("--model") { Description = "LLaVA-OneVision checkpoint folder every question is answered with.", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
+        var roots = new Option<string[]>("--allowed-root") { Description = "A folder whose files POST /videos/by-path may name (repeatable)." };
+        var keys = new Option<string[]>("--api-key") { Description = "An API key callers send in X-Api-Key (repeatable); none: no authentication." };
+        var maxUpload = new Option<int>("--max-upload-mb") { Description = "Largest upload, in MiB.", DefaultValueFactory = _ => 2048 };
+        var maxJobs = new Option<int>("--max-jobs-per-key") { Description = "Jobs one API key may have queued or running at once.", DefaultValueFactory = _ => 4 };
+        var command = new Command("serve", "Serve the HTTP API with the pipeline in this process.")
+        {
+            urls, data, model, tokenizer, roots, keys, maxUpload, maxJobs,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new HttpApiOptions
+            {
+                Urls = parse.GetRequiredValue(urls),
+                DataDirectory = Path.GetFullPath(parse.GetValue(data) ?? Bus.PipelineOptions.DefaultDataDirectory),
+                ModelDirectory = Path.GetFullPath(parse.GetRequiredValue(model)),
+                TokenizerDirectory = parse.GetValue(tokenizer) is { } t ? Path.GetFullPath(t) : null,
+                AllowedRoots = (parse.GetValue(roots) ?? []).Select(Path.GetFullPath).ToArray(),
+                ApiKeys = parse.GetValue(keys) ?? [],
+                MaxUploadBytes = (long)parse.GetValue(maxUpload) << 20,
+                MaxConcurrentJobsPerKey = parse.GetValue(maxJobs),
+            };
+            if (parse.GetValue(maxUpload) < 1)
+            {
+                throw new VideoLongException($"Invalid --max-upload-mb {parse.GetValue(maxUpload)}: must be 1 to 1048576.");
+            }
+
+            await using WebApplication app = VideoLongApi.Build(options);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            string addresses = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
+            await cli.Error.WriteLineAsync($"videolong: serving on {addresses} (OpenAPI at /openapi/v1.json); Ctrl+C stops").ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await app.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+}

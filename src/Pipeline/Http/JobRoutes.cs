@@ -1,0 +1,292 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Threading.Channels;
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using VideoLong.Contracts;
+using VideoLong.Pipeline.Bus;
+using VideoLong.Pipeline.Jobs;
+
+namespace VideoLong.Pipeline.Http;
+
+/// <summary>
+/// Questions become jobs: <c>POST /videos/{id}/questions</c> → 202 with <c>Location: /jobs/{id}</c>; then
+/// <c>GET /jobs/{id}</c>, <c>GET /jobs</c>, <c>DELETE /jobs/{id}</c> and <c>GET /jobs/{id}/events</c> (server-sent events).
+/// A caller sees only its own jobs when API keys are configured.
+/// </summary>
+internal static class JobRoutes
+{
+    public const int MaxQuestionLength = 2000;
+    public const int MaxFrames = 2048;
+    public const int MaxNewTokensLimit = 1024;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+    private static readonly SemaphoreSlim Admission = new(1, 1);   // the per-key count and the job it admits, one at a time
+
+    public static IEndpointRouteBuilder MapJobRoutes(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/videos/{videoId}/questions", AskAsync)
+            .WithTags("Jobs")
+            .WithName("AskQuestion")
+            .WithSummary("Ask a question about a registered video; answers 202 Accepted with the job's location.")
+            .ProducesProblem(StatusCodes.Status404NotFound)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests);
+
+        RouteGroupBuilder jobs = app.MapGroup("/jobs").WithTags("Jobs");
+        jobs.MapGet("/", ListAsync).WithName("ListJobs").WithSummary("A page of the caller's jobs, newest first.");
+        jobs.MapGet("/{jobId:guid}", GetAsync).WithName("GetJob").WithSummary("A job's state, progress, result or error.");
+        jobs.MapDelete("/{jobId:guid}", CancelAsync).WithName("CancelJob").WithSummary("Cancel a job: sets its cancellation flag and, unless it has ended, moves it to Cancelled.");
+        jobs.MapGet("/{jobId:guid}/events", Events).WithName("JobEvents")
+            .WithSummary("Server-sent events: 'state' and 'progress' while the job runs, then one of 'done', 'faulted' or 'cancelled'.")
+            .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
+        return app;
+    }
+
+    internal static async Task<Results<Accepted<JobView>, ValidationProblem, ProblemHttpResult>> AskAsync(string videoId, QuestionRequest body, HttpContext http,
+        VideoCatalog catalog, IJobStore store, IPublishEndpoint bus, HttpApiOptions options, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrWhiteSpace(body.Question) || body.Question.Length > MaxQuestionLength)
+        {
+            return ApiProblems.Invalid("question", $"The question must be 1 to {MaxQuestionLength} characters.");
+        }
+
+        int frames = body.Frames ?? 8;
+        if (frames is < 1 or > MaxFrames)
+        {
+            return ApiProblems.Invalid("frames", $"frames must be 1 to {MaxFrames}.");
+        }
+
+        if (body.TokensPerFrame is { } tpf && (tpf is < 1 or > 729 || frames % 4 != 0))
+        {
+            return ApiProblems.Invalid("tokensPerFrame", "tokensPerFrame must be 1 to 729, and frames a multiple of the HiCo clip length (4).");
+        }
+
+        if (body.MaxNewTokens is < 1 or > MaxNewTokensLimit)
+        {
+            return ApiProblems.Invalid("maxNewTokens", $"maxNewTokens must be 1 to {MaxNewTokensLimit}.");
+        }
+
+        if (await catalog.SourceOfAsync(videoId, cancellationToken).ConfigureAwait(false) is not { } source)
+        {
+            return ApiProblems.NotFound($"No video '{videoId}': upload it with POST /videos or name it with POST /videos/by-path.");
+        }
+
+        string? caller = ApiKeyMiddleware.CallerOf(http);
+        var request = new AnswerQuestion
+        {
+            JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = source, Question = body.Question, Model = options.ModelDirectory,
+            Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = frames },
+            Compression = new CompressionSettings { TokensPerFrame = body.TokensPerFrame },
+            Generation = new GenerationSettings { MaxNewTokens = body.MaxNewTokens ?? 128 },
+        };
+
+        JobId jobId;
+        await Admission.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            IReadOnlyList<JobRecord> recent = await store.ListAsync(new JobListQuery { Owner = caller, Limit = JobListQuery.MaxLimit }, cancellationToken).ConfigureAwait(false);
+            if (recent.Count(j => !j.State.IsTerminal()) >= options.MaxConcurrentJobsPerKey)
+            {
+                return ApiProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many jobs.",
+                    $"At most {options.MaxConcurrentJobsPerKey} jobs may be queued or running at once per API key; wait for one to end or cancel one.");
+            }
+
+            jobId = await store.CreateAsync(nameof(AnswerQuestion), JsonSerializer.Serialize(request, Json), caller, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Admission.Release();
+        }
+
+        await bus.Publish(request with { JobId = jobId }, cancellationToken).ConfigureAwait(false);
+        JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
+        return TypedResults.Accepted($"/jobs/{jobId.Value}", JobView.Of(job));
+    }
+
+    internal static async Task<Results<Ok<JobPage>, ValidationProblem>> ListAsync(HttpContext http, IJobStore store, CancellationToken cancellationToken,
+        int offset = 0, int limit = 50, JobState? state = null)
+    {
+        if (offset < 0)
+        {
+            return ApiProblems.Invalid("offset", "offset must be 0 or more.");
+        }
+
+        if (limit is < 1 or > 100)
+        {
+            return ApiProblems.Invalid("limit", "limit must be 1 to 100.");
+        }
+
+        IReadOnlyList<JobRecord> page = await store.ListAsync(new JobListQuery { Owner = ApiKeyMiddleware.CallerOf(http), State = state, Offset = offset, Limit = limit + 1 },
+            cancellationToken).ConfigureAwait(false);
+        return TypedResults.Ok(new JobPage(page.Take(limit).Select(JobView.Of).ToArray(), offset, limit,
+            page.Count > limit ? $"/jobs?offset={offset + limit}&limit={limit}{(state is null ? "" : $"&state={state}")}" : null));
+    }
+
+    internal static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(Guid jobId, HttpContext http, IJobStore store, CancellationToken cancellationToken) =>
+        await FindAsync(new JobId(jobId), http, store, cancellationToken).ConfigureAwait(false) is { } job ? TypedResults.Ok(JobView.Of(job)) : UnknownJob(jobId);
+
+    internal static async Task<Results<Accepted<JobView>, ProblemHttpResult>> CancelAsync(Guid jobId, HttpContext http, IJobStore store, CancellationToken cancellationToken)
+    {
+        var id = new JobId(jobId);
+        if (await FindAsync(id, http, store, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return UnknownJob(jobId);
+        }
+
+        if (await store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                await store.TransitionAsync(id, JobState.Cancelled, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidJobTransitionException)
+            {
+                // It ended between the flag and the move: its own end stands.
+            }
+        }
+
+        return TypedResults.Accepted($"/jobs/{jobId}", JobView.Of(await store.GetAsync(id, cancellationToken).ConfigureAwait(false)));
+    }
+
+    internal static async Task<Results<ServerSentEventsResult<JsonElement>, ProblemHttpResult>> Events(Guid jobId, HttpContext http, IJobStore store, JobEvents events,
+        CancellationToken cancellationToken)
+    {
+        var id = new JobId(jobId);
+        if (await FindAsync(id, http, store, cancellationToken).ConfigureAwait(false) is null)
+        {
+            return UnknownJob(jobId);
+        }
+
+        return TypedResults.ServerSentEvents(StreamAsync(id, store, events, cancellationToken));
+    }
+
+    // Progress as the bus reports it; the store decides when the job has ended (it is polled between events, so a
+    // cancel or an end missed by the event hub still closes the stream).
+    private static async IAsyncEnumerable<SseItem<JsonElement>> StreamAsync(JobId jobId, IJobStore store, JobEvents events,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var progress = Channel.CreateBounded<JobProgressed>(new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+        void OnProgressed(JobProgressed p)
+        {
+            if (p.JobId == jobId)
+            {
+                progress.Writer.TryWrite(p);
+            }
+        }
+
+        events.Progressed += OnProgressed;
+        try
+        {
+            JobState? lastState = null;
+            bool first = true;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
+                if (job.State != lastState)
+                {
+                    lastState = job.State;
+                    yield return Item("state", new { state = job.State, progress = job.Progress });
+                    if (first && job.Progress is { } stored)
+                    {
+                        // The latest progress the store holds, so that a late subscriber still sees where the job got to.
+                        yield return Item("progress", new { stage = stored.Stage, done = stored.Done, total = stored.Total });
+                    }
+
+                    first = false;
+                }
+
+                while (progress.Reader.TryRead(out JobProgressed? p))
+                {
+                    yield return Item("progress", new { stage = p.Stage, done = p.Done, total = p.Total });
+                }
+
+                if (job.State.IsTerminal())
+                {
+                    JobView view = JobView.Of(job);
+                    yield return job.State switch
+                    {
+                        JobState.Succeeded => Item("done", view),
+                        JobState.Faulted => Item("faulted", view),
+                        _ => Item("cancelled", view),
+                    };
+                    yield break;
+                }
+
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                wait.CancelAfter(TimeSpan.FromMilliseconds(250));
+                try
+                {
+                    await progress.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                }
+            }
+        }
+        finally
+        {
+            events.Progressed -= OnProgressed;
+        }
+    }
+
+    private static SseItem<JsonElement> Item<T>(string type, T value) => new(JsonSerializer.SerializeToElement(value, ApiJson.Options), type);
+
+    private static async Task<JobRecord?> FindAsync(JobId jobId, HttpContext http, IJobStore store, CancellationToken cancellationToken)
+    {
+        try
+        {
+            JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
+            string? caller = ApiKeyMiddleware.CallerOf(http);
+            return caller is null || job.Owner == caller ? job : null;
+        }
+        catch (Jobs.JobNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    private static ProblemHttpResult UnknownJob(Guid jobId) => ApiProblems.NotFound($"No job '{jobId}'.");
+}
+
+/// <summary>Body of <c>POST /videos/{id}/questions</c>.</summary>
+/// <param name="Question">1 to 2,000 characters.</param>
+/// <param name="Frames">Frames sampled uniformly from the video, 1 to 2,048 (default 8).</param>
+/// <param name="TokensPerFrame">HiCo clip-level merge to this many tokens per frame (frames must be a multiple of 4); default: the model's pooling.</param>
+/// <param name="MaxNewTokens">Most tokens to generate, 1 to 1,024 (default 128).</param>
+public sealed record QuestionRequest(string? Question, int? Frames = null, int? TokensPerFrame = null, int? MaxNewTokens = null);
+
+/// <summary>A job as the API shows it.</summary>
+public sealed record JobView
+{
+    public required Guid Id { get; init; }
+
+    public required string Kind { get; init; }
+
+    public required JobState State { get; init; }
+
+    public JobProgress? Progress { get; init; }
+
+    public VideoAnswer? Result { get; init; }
+
+    public JobError? Error { get; init; }
+
+    public required bool CancellationRequested { get; init; }
+
+    public required DateTimeOffset CreatedAt { get; init; }
+
+    public required DateTimeOffset UpdatedAt { get; init; }
+
+    internal static JobView Of(JobRecord job) => new()
+    {
+        Id = job.Id.Value, Kind = job.Kind, State = job.State, Progress = job.Progress, Error = job.Error, CancellationRequested = job.CancellationRequested,
+        CreatedAt = job.CreatedAt, UpdatedAt = job.UpdatedAt,
+        Result = job.ResultJson is { } result && job.Kind == nameof(AnswerQuestion) ? JsonSerializer.Deserialize<VideoAnswer>(result, ApiJson.Options) : null,
+    };
+}
+
+/// <summary>A page of <c>GET /jobs</c>; <see cref="Next"/> is the next page's URL, null on the last page.</summary>
+public sealed record JobPage(IReadOnlyList<JobView> Items, int Offset, int Limit, string? Next);
