@@ -62,8 +62,20 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
             await Progress(context, command.JobId, JobStage.Answer, 1, 1);
             await context.Publish(answered with { Timestamp = DateTimeOffset.UtcNow }, ct);
         }
+        catch (JobCancelledSignal)
+        {
+            await context.Publish(new JobCancelled { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, CancellationToken.None);
+        }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
+            // A job cancelled while a stage ran (DELETE /jobs/{id}) makes that stage fail: that is the cancellation, not a fault.
+            if (await store.IsCancellationRequestedAsync(command.JobId, CancellationToken.None)
+                || (await store.GetAsync(command.JobId, CancellationToken.None)).State is JobState.Cancelled)
+            {
+                await context.Publish(new JobCancelled { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, CancellationToken.None);
+                return;
+            }
+
             (string message, string type) = Describe(e);
             await store.FaultAsync(command.JobId, new JobError(stage, message, type), CancellationToken.None);
             await context.Publish(new JobFaulted { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, ErrorMessage = message, ExceptionType = type }, CancellationToken.None);
@@ -71,9 +83,20 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
     }
 
     // Forward only: a command redelivered mid-job finds the job further on, and the stages return their stored results.
+    // Between stages a cancellation request (or a job already cancelled) stops the flow.
     private async Task AdvanceAsync(JobId jobId, JobState to, CancellationToken cancellationToken)
     {
         JobRecord job = await store.GetAsync(jobId, cancellationToken);
+        if (job.State is JobState.Cancelled || await store.IsCancellationRequestedAsync(jobId, cancellationToken))
+        {
+            if (job.State is not (JobState.Cancelled or JobState.Succeeded or JobState.Faulted))
+            {
+                await store.TransitionAsync(jobId, JobState.Cancelled, cancellationToken);
+            }
+
+            throw new JobCancelledSignal();
+        }
+
         if (job.State < to)
         {
             await store.TransitionAsync(jobId, to, cancellationToken);
@@ -88,3 +111,6 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
         ? (fault.Exceptions[0].Message, fault.Exceptions[0].ExceptionType)
         : (e.Message, e.GetType().FullName ?? e.GetType().Name);
 }
+
+/// <summary>Raised between stages when the job was cancelled; ends the flow with JobCancelled.</summary>
+internal sealed class JobCancelledSignal : Exception;

@@ -77,6 +77,19 @@ public sealed class When_a_question_is_asked_through_the_in_process_bus(BusVideo
     }
 
     [Fact]
+    public async Task A_cancellation_requested_before_a_stage_ends_the_job_as_Cancelled_not_Faulted()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        await bed.Store.RequestCancellationAsync(job, default);
+        await bed.Harness.Bus.Publish(BusTestBed.Question(job, media.Video));
+        Assert.True(await bed.Harness.Published.Any<JobCancelled>(x => x.Context.Message.JobId == job));
+        Assert.Equal(JobState.Cancelled, (await bed.Store.GetAsync(job, default)).State);
+        Assert.False(await bed.Harness.Published.Any<JobFaulted>(x => x.Context.Message.JobId == job));
+        Assert.False(await bed.Harness.Published.Any<AnswerGenerated>(x => x.Context.Message.JobId == job));
+    }
+
+    [Fact]
     public async Task A_corrupt_video_publishes_JobFaulted_and_leaves_a_Faulted_job_with_the_error()
     {
         await using BusTestBed bed = await BusTestBed.StartAsync();
