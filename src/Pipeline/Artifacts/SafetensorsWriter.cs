@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text.Json;
+using VideoLong.Vision.Weights;
 
 namespace VideoLong.Pipeline.Artifacts;
 
@@ -186,7 +187,7 @@ public static class SafetensorsWriter
 }
 
 /// <summary>The header of a safetensors stream, read without mapping the file (for streaming readers of artifacts).</summary>
-internal sealed record SafetensorsHeader(IReadOnlyDictionary<string, (string Dtype, long[] Shape, long Begin, long End)> Tensors, IReadOnlyDictionary<string, string> Metadata, long DataStart)
+internal sealed record SafetensorsHeader(IReadOnlyDictionary<string, TensorEntry> Tensors, IReadOnlyDictionary<string, string> Metadata, long DataStart)
 {
     public static async Task<SafetensorsHeader> ReadAsync(Stream source, CancellationToken cancellationToken)
     {
@@ -200,38 +201,8 @@ internal sealed record SafetensorsHeader(IReadOnlyDictionary<string, (string Dty
 
         byte[] header = new byte[length];
         await source.ReadExactlyAsync(header, cancellationToken);
-        var tensors = new Dictionary<string, (string, long[], long, long)>(StringComparer.Ordinal);
-        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        try
-        {
-            using JsonDocument doc = JsonDocument.Parse(header);
-            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
-            {
-                if (p.Name == "__metadata__")
-                {
-                    foreach (JsonProperty m in p.Value.EnumerateObject())
-                    {
-                        metadata[m.Name] = m.Value.GetString() ?? "";
-                    }
-
-                    continue;
-                }
-
-                long[] offsets = p.Value.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-                long[] shape = p.Value.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || shape.Any(d => d < 0))
-                {
-                    throw new VideoLongException($"Safetensors tensor '{p.Name}' has invalid offsets or shape.");
-                }
-
-                tensors[p.Name] = (p.Value.GetProperty("dtype").GetString() ?? "", shape, offsets[0], offsets[1]);
-            }
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            throw new VideoLongException($"Malformed safetensors header: {e.Message}", e);
-        }
-
+        (IReadOnlyDictionary<string, TensorEntry> tensors, IReadOnlyDictionary<string, string> metadata) =
+            SafetensorsCheckpoint.ParseHeader(header, "safetensors stream", dataLength: null);
         return new SafetensorsHeader(tensors, metadata, 8 + length);
     }
 

@@ -13,50 +13,30 @@ internal static class StagePolicies
         });
 }
 
-/// <summary>Decoding is CPU work: a few videos at once.</summary>
-public sealed class PrepareVideoConsumerDefinition : ConsumerDefinition<PrepareVideoConsumer>
+/// <summary>A stage: a concurrency limit per process and retries with backoff.</summary>
+public abstract class StageConsumerDefinition<TConsumer> : ConsumerDefinition<TConsumer>
+    where TConsumer : class, IConsumer
 {
     private readonly PipelineOptions _options;
 
-    public PrepareVideoConsumerDefinition(PipelineOptions options)
+    protected StageConsumerDefinition(PipelineOptions options, int concurrentMessages)
     {
         _options = options;
-        ConcurrentMessageLimit = 2;
+        ConcurrentMessageLimit = concurrentMessages;
     }
 
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<PrepareVideoConsumer> consumerConfigurator,
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator,
         IRegistrationContext context) => StagePolicies.Retry(endpointConfigurator, _options.StageRetries);
 }
+
+/// <summary>Decoding is CPU work: a few videos at once.</summary>
+public sealed class PrepareVideoConsumerDefinition(PipelineOptions options) : StageConsumerDefinition<PrepareVideoConsumer>(options, 2);
 
 /// <summary>The vision tower: one video at a time per process (one model worker per GPU).</summary>
-public sealed class EncodeVideoConsumerDefinition : ConsumerDefinition<EncodeVideoConsumer>
-{
-    private readonly PipelineOptions _options;
-
-    public EncodeVideoConsumerDefinition(PipelineOptions options)
-    {
-        _options = options;
-        ConcurrentMessageLimit = 1;
-    }
-
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<EncodeVideoConsumer> consumerConfigurator,
-        IRegistrationContext context) => StagePolicies.Retry(endpointConfigurator, _options.StageRetries);
-}
+public sealed class EncodeVideoConsumerDefinition(PipelineOptions options) : StageConsumerDefinition<EncodeVideoConsumer>(options, 1);
 
 /// <summary>The language model: one generation at a time per process.</summary>
-public sealed class GenerateAnswerConsumerDefinition : ConsumerDefinition<GenerateAnswerConsumer>
-{
-    private readonly PipelineOptions _options;
-
-    public GenerateAnswerConsumerDefinition(PipelineOptions options)
-    {
-        _options = options;
-        ConcurrentMessageLimit = 1;
-    }
-
-    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<GenerateAnswerConsumer> consumerConfigurator,
-        IRegistrationContext context) => StagePolicies.Retry(endpointConfigurator, _options.StageRetries);
-}
+public sealed class GenerateAnswerConsumerDefinition(PipelineOptions options) : StageConsumerDefinition<GenerateAnswerConsumer>(options, 1);
 
 /// <summary>The orchestrator only waits on the stages; it handles its own faults (no retry: the stages retry).</summary>
 public sealed class AnswerQuestionConsumerDefinition : ConsumerDefinition<AnswerQuestionConsumer>

@@ -224,28 +224,16 @@ public sealed class SafetensorsCheckpoint : IDisposable
             view.ReadArray(8, header, 0, header.Length);
             long dataStart = 8 + headerLength;
             long dataLength = info.Length - dataStart;
-            using JsonDocument doc = JsonDocument.Parse(header);
-            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+            (IReadOnlyDictionary<string, TensorEntry> tensors, _) = ParseHeader(header, file, dataLength);
+            foreach ((string name, TensorEntry entry) in tensors)
             {
-                if (p.Name == "__metadata__")
+                if (!_entries.TryAdd(name, entry))
                 {
-                    continue;
-                }
-
-                TensorEntry entry = ParseEntry(file, p, dataLength);
-                if (!_entries.TryAdd(p.Name, entry))
-                {
-                    throw new WeightLoadException(file, $"Tensor '{p.Name}' appears in more than one shard.");
+                    throw new WeightLoadException(file, $"Tensor '{name}' appears in more than one shard.");
                 }
             }
 
             _files[file] = (map, view, dataStart);
-        }
-        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
-        {
-            view.Dispose();
-            map.Dispose();
-            throw new WeightLoadException(file, $"'{file}' has a malformed safetensors header: {e.Message}");
         }
         catch
         {
@@ -255,17 +243,50 @@ public sealed class SafetensorsCheckpoint : IDisposable
         }
     }
 
-    private static TensorEntry ParseEntry(string file, JsonProperty p, long dataLength)
+    /// <summary>
+    /// Parses a safetensors JSON header (the bytes after the 8-byte length): every tensor's dtype, shape and data offsets,
+    /// checked (offsets within <paramref name="dataLength"/> when it is known), and the <c>__metadata__</c> strings.
+    /// Streaming readers of safetensors artifacts use it too.
+    /// </summary>
+    /// <exception cref="WeightLoadException">Malformed JSON, missing fields, or invalid offsets or shape.</exception>
+    public static (IReadOnlyDictionary<string, TensorEntry> Tensors, IReadOnlyDictionary<string, string> Metadata) ParseHeader(
+        ReadOnlySpan<byte> header, string source, long? dataLength)
     {
-        JsonElement e = p.Value;
-        string dtype = e.GetProperty("dtype").GetString() ?? "";
-        long[] shape = e.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-        long[] offsets = e.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
-        if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength || shape.Any(d => d < 0))
+        var tensors = new Dictionary<string, TensorEntry>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
         {
-            throw new WeightLoadException(file, $"Tensor '{p.Name}' in '{file}' has invalid offsets [{string.Join(", ", offsets)}] or shape (data is {dataLength} bytes).");
+            var reader = new Utf8JsonReader(header);
+            using JsonDocument doc = JsonDocument.ParseValue(ref reader);
+            foreach (JsonProperty p in doc.RootElement.EnumerateObject())
+            {
+                if (p.Name == "__metadata__")
+                {
+                    foreach (JsonProperty m in p.Value.EnumerateObject())
+                    {
+                        metadata[m.Name] = m.Value.GetString() ?? "";
+                    }
+
+                    continue;
+                }
+
+                JsonElement e = p.Value;
+                string dtype = e.GetProperty("dtype").GetString() ?? "";
+                long[] shape = e.GetProperty("shape").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+                long[] offsets = e.GetProperty("data_offsets").EnumerateArray().Select(x => x.GetInt64()).ToArray();
+                if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > (dataLength ?? long.MaxValue) || shape.Any(d => d < 0))
+                {
+                    throw new WeightLoadException(source, $"Tensor '{p.Name}' in '{source}' has invalid offsets [{string.Join(", ", offsets)}] or shape{(dataLength is { } n ? $" (data is {n} bytes)" : "")}.");
+                }
+
+                tensors[p.Name] = new TensorEntry(p.Name, dtype, shape, source, offsets[0], offsets[1]);
+            }
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new WeightLoadException(source, $"'{source}' has a malformed safetensors header: {e.Message}");
         }
 
-        return new TensorEntry(p.Name, dtype, shape, file, offsets[0], offsets[1]);
+        return (tensors, metadata);
     }
 }
