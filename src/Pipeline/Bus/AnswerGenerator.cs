@@ -19,10 +19,21 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
 {
     private static readonly string[] EndOfTurnTokens = ["<|im_end|>", "<|endoftext|>"];
 
-    public async Task<AnswerGenerated> GenerateAsync(GenerateAnswer command, CancellationToken cancellationToken)
+    public Task<AnswerGenerated> GenerateAsync(GenerateAnswer command, CancellationToken cancellationToken) =>
+        GenerateAsync(command, null, cancellationToken);
+
+    /// <summary>
+    /// Generates the answer; <paramref name="onToken"/> is called after each token with the text it completed (often
+    /// empty: a character may take several tokens) and the tokens generated so far, so the caller can stream it. Video-level dropping and V2PE apply as
+    /// <see cref="CompressionSettings"/> say, through <see cref="VideoPromptCompression"/> exactly as <c>videolong chat</c>.
+    /// </summary>
+    /// <exception cref="VideoLongException">The visual tokens are gone from the cache, or the compression settings are invalid for the model.</exception>
+    public async Task<AnswerGenerated> GenerateAsync(GenerateAnswer command, Func<string, int, Task>? onToken, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
         LoadedModel model = await models.GetAsync(command.Model, cancellationToken).ConfigureAwait(false);
+        VlmOptions vlmOptions = CompressionOptions.ToVlmOptions(command.Compression);
+        VideoPromptCompression.Validate(vlmOptions, model.Model.Config.TextConfig.NumHiddenLayers);
         Qwen2Tokenizer tokenizer = model.Tokenizer;
         string question = command.DurationSeconds is { } seconds && command.FrameTimestamps.Count > 0
             ? TimePrompt.WithQuestion(seconds, command.FrameTimestamps.Count, command.Question)
@@ -36,6 +47,8 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
                 ?? throw new VideoLongException($"Visual tokens {command.VisualTokens.Uri} are not in the cache (evicted?); encode the video again.");
             int[] expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(int)visual.shape[0]]).Ids;
             using Tensor embeds = Splice(model, expanded, visual);                  // [1, L, H]
+            bool[] isVisual = expanded.Select(t => t == model.Model.Config.VideoTokenIndex).ToArray();
+            using VideoPromptCompression compression = VideoPromptCompression.Apply(model.Model.LanguageModel, isVisual, vlmOptions);
             var options = new GenerationOptions
             {
                 MaxNewTokens = command.Generation.MaxNewTokens,
@@ -46,10 +59,25 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
                 PadTokenId = tokenizer.TokenToId("<|endoftext|>") ?? 0,
             };
             var text = new StringBuilder();
-            await foreach (string piece in new TokenGenerator(model.Model.LanguageModel).StreamTextAsync(new GenerationPrompt { InputsEmbeds = embeds }, options, tokenizer,
-                skipSpecialTokens: true, null, cancellationToken).ConfigureAwait(false))
+            IncrementalDecoder decoder = tokenizer.CreateIncrementalDecoder(skipSpecialTokens: true);
+            var prompt = new GenerationPrompt { InputsEmbeds = embeds, PositionIds = compression.PositionIds };
+            int generated = 0;
+            await foreach (int token in new TokenGenerator(compression.Model).StreamAsync(prompt, options, cancellationToken).ConfigureAwait(false))
             {
+                generated++;
+                string piece = decoder.Append(token);
                 text.Append(piece);
+                if (onToken is not null)
+                {
+                    await onToken(piece, generated).ConfigureAwait(false);
+                }
+            }
+
+            string rest = decoder.Flush();
+            text.Append(rest);
+            if (onToken is not null && rest.Length > 0)
+            {
+                await onToken(rest, generated).ConfigureAwait(false);
             }
 
             return new AnswerGenerated

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using VideoLong.Contracts;
 using VideoLong.Pipeline.Jobs;
 
@@ -11,8 +12,9 @@ namespace VideoLong.Pipeline.Bus;
 /// publishes AnswerGenerated or JobFaulted. A redelivered command for an ended job does nothing; the stages' own step
 /// ledger keeps a re-run from repeating finished stages.
 /// </summary>
-public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models, PipelineOptions options,
-    IRequestClient<PrepareVideo> prepare, IRequestClient<EncodeVideo> encode, IRequestClient<GenerateAnswer> answer) : IConsumer<AnswerQuestion>
+public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistry models, PipelineOptions options,
+    IRequestClient<PrepareVideo> prepare, IRequestClient<EncodeVideo> encode, IRequestClient<GenerateAnswer> answer, JobCancellations cancellations,
+    ILogger<AnswerQuestionConsumer> logger) : IConsumer<AnswerQuestion>
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
@@ -27,22 +29,26 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
         }
 
         JobStage stage = JobStage.Prepare;
+        // The requests wait on a token the job's cancellation cancels, so the flow ends at once (the stage, wherever it runs, gets the same fan-out).
+        await using JobCancellations.Scope watch = await cancellations.BeginAsync(command.JobId, ct);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         try
         {
             RequestTimeout timeout = RequestTimeout.After(ms: (int)Math.Min(int.MaxValue, options.StageTimeout.TotalMilliseconds));
             await AdvanceAsync(command.JobId, JobState.Preparing, ct);
+            CompressionOptions.Validate(command.Compression, models.TextLayers(command.Model));
             ArtifactRef source = command.Source ?? await ArtifactRefs.ForFileAsync(command.SourcePath ?? throw new VideoLongException("AnswerQuestion needs Source or SourcePath."), ct);
             VideoPrepared prepared = (await prepare.GetResponse<VideoPrepared>(new PrepareVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Source = source, Sampling = command.Sampling, FrameSize = models.TowerSize(command.Model),
-            }, ct, timeout)).Message;
+            }, watch.Token, timeout)).Message;
 
             stage = JobStage.Encode;
             await AdvanceAsync(command.JobId, JobState.Encoding, ct);
             VideoEncoded encoded = (await encode.GetResponse<VideoEncoded>(new EncodeVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = command.Model, Compression = command.Compression,
-            }, ct, timeout)).Message;
+            }, watch.Token, timeout)).Message;
 
             stage = JobStage.Answer;
             await AdvanceAsync(command.JobId, JobState.Answering, ct);
@@ -51,7 +57,7 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Question = command.Question, Model = command.Model,
                 Compression = command.Compression, Generation = command.Generation, FrameTimestamps = prepared.FrameTimestamps, DurationSeconds = prepared.DurationSeconds,
-            }, ct, timeout)).Message;
+            }, watch.Token, timeout)).Message;
 
             var result = new VideoAnswer
             {
@@ -61,9 +67,11 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
             await store.SucceedAsync(command.JobId, JsonSerializer.Serialize(result, Json), ct);
             await Progress(context, command.JobId, JobStage.Answer, 1, 1);
             await context.Publish(answered with { Timestamp = DateTimeOffset.UtcNow }, ct);
+            LogSucceeded(logger, command.JobId.Value, clock.Elapsed.TotalSeconds, prepared.FromCache, encoded.FromCache);
         }
         catch (JobCancelledSignal)
         {
+            LogCancelled(logger, command.JobId.Value, stage, clock.Elapsed.TotalSeconds);
             await context.Publish(new JobCancelled { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, CancellationToken.None);
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
@@ -72,11 +80,25 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
             if (await store.IsCancellationRequestedAsync(command.JobId, CancellationToken.None)
                 || (await store.GetAsync(command.JobId, CancellationToken.None)).State is JobState.Cancelled)
             {
+                if ((await store.GetAsync(command.JobId, CancellationToken.None)).State is not JobState.Cancelled)
+                {
+                    try
+                    {
+                        await store.TransitionAsync(command.JobId, JobState.Cancelled, CancellationToken.None);
+                    }
+                    catch (InvalidJobTransitionException)
+                    {
+                        // It ended meanwhile: its own end stands.
+                    }
+                }
+
+                LogCancelled(logger, command.JobId.Value, stage, clock.Elapsed.TotalSeconds);
                 await context.Publish(new JobCancelled { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, CancellationToken.None);
                 return;
             }
 
             (string message, string type) = Describe(e);
+            LogFaulted(logger, command.JobId.Value, stage, message);
             await store.FaultAsync(command.JobId, new JobError(stage, message, type), CancellationToken.None);
             await context.Publish(new JobFaulted { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, ErrorMessage = message, ExceptionType = type }, CancellationToken.None);
         }
@@ -102,6 +124,15 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
             await store.TransitionAsync(jobId, to, cancellationToken);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: answered in {Seconds:0.000} s (frames from cache: {FramesCached}, tokens from cache: {TokensCached})")]
+    private static partial void LogSucceeded(ILogger logger, Guid jobId, double seconds, bool framesCached, bool tokensCached);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: cancelled during the {Stage} stage after {Seconds:0.000} s")]
+    private static partial void LogCancelled(ILogger logger, Guid jobId, JobStage stage, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Job {JobId}: the {Stage} stage faulted: {Error}")]
+    private static partial void LogFaulted(ILogger logger, Guid jobId, JobStage stage, string error);
 
     private static Task Progress(ConsumeContext context, JobId jobId, JobStage stage, long done, long total) =>
         context.Publish(new JobProgressed { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, Done = done, Total = total });

@@ -1,17 +1,76 @@
+using System.Diagnostics;
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using VideoLong.Contracts;
+using VideoLong.Pipeline.Jobs;
 
 namespace VideoLong.Pipeline.Bus;
 
-/// <summary>GenerateAnswer → the language model over the cached visual tokens → AnswerGenerated, once per job.</summary>
-public sealed class GenerateAnswerConsumer(AnswerGenerator generator, IdempotentStep step) : IConsumer<GenerateAnswer>
+/// <summary>
+/// GenerateAnswer → the language model over the cached visual tokens → AnswerGenerated, once per job. The text is
+/// published as it is generated (coalesced AnswerTokensGenerated), progress (tokens / max new tokens) goes to the store
+/// and out as JobProgressed (throttled), and a cancelled job stops generation between tokens.
+/// </summary>
+public sealed partial class GenerateAnswerConsumer(AnswerGenerator generator, IdempotentStep step, IJobStore store, JobCancellations cancellations,
+    PipelineOptions options, ILogger<GenerateAnswerConsumer> logger) : IConsumer<GenerateAnswer>
 {
     public async Task Consume(ConsumeContext<GenerateAnswer> context)
     {
         GenerateAnswer command = context.Message;
-        AnswerGenerated answer = await step.RunAsync(command.JobId, JobStage.Answer, context.MessageId ?? NewId.NextGuid(),
-            ct => generator.GenerateAsync(command, ct), context.CancellationToken);
+        var watch = Stopwatch.StartNew();
+        double? firstPiece = null;
+        int tokens = 0;
+        LogStarted(logger, command.JobId.Value, JobStage.Answer);
+        try
+        {
+            AnswerGenerated answer = await cancellations.RunAsync(command.JobId, JobStage.Answer, ct => step.RunAsync(command.JobId, JobStage.Answer,
+                context.MessageId ?? NewId.NextGuid(), async stepCt =>
+                {
+                    var pieces = new AnswerTokenCoalescer(command.JobId, options.TokenFlushInterval, options.TokenFlushTokens);
+                    long total = command.Generation.MaxNewTokens;
+                    var sinceProgress = Stopwatch.StartNew();
+                    AnswerGenerated generated = await generator.GenerateAsync(command, async (text, count) =>
+                    {
+                        tokens = count;
+                        if (pieces.Add(text, count) is { } piece)
+                        {
+                            firstPiece ??= watch.Elapsed.TotalSeconds;
+                            await context.Publish(piece, stepCt);
+                        }
 
-        await context.RespondAsync(answer);
+                        if (sinceProgress.Elapsed >= options.ProgressInterval)
+                        {
+                            sinceProgress.Restart();
+                            await ReportAsync(context, command.JobId, count, total, stepCt);
+                        }
+                    }, stepCt);
+                    await context.Publish(pieces.Complete(), stepCt);
+                    await ReportAsync(context, command.JobId, pieces.Tokens, total, stepCt);
+                    return generated;
+                }, ct), context.CancellationToken);
+
+            LogAnswered(logger, command.JobId.Value, JobStage.Answer, tokens, watch.Elapsed.TotalSeconds, firstPiece);
+            await context.RespondAsync(answer);
+        }
+        catch (StageCancelledException)
+        {
+            LogCancelled(logger, command.JobId.Value, JobStage.Answer, tokens, watch.Elapsed.TotalSeconds);
+            throw;
+        }
     }
+
+    private async Task ReportAsync(ConsumeContext context, JobId jobId, long done, long total, CancellationToken cancellationToken)
+    {
+        await store.ReportProgressAsync(jobId, JobStage.Answer, done, total, cancellationToken);
+        await context.Publish(new JobProgressed { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = JobStage.Answer, Done = done, Total = total }, cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: {Stage} stage started")]
+    private static partial void LogStarted(ILogger logger, Guid jobId, JobStage stage);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: {Stage} stage generated {Tokens} tokens in {Seconds:0.000} s (first text after {FirstPieceSeconds} s)")]
+    private static partial void LogAnswered(ILogger logger, Guid jobId, JobStage stage, int tokens, double seconds, double? firstPieceSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId}: {Stage} stage cancelled after {Tokens} tokens and {Seconds:0.000} s")]
+    private static partial void LogCancelled(ILogger logger, Guid jobId, JobStage stage, int tokens, double seconds);
 }

@@ -15,7 +15,10 @@ public sealed class JobEvents
     /// <summary>Raised for every JobProgressed on the bus.</summary>
     public event Action<JobProgressed>? Progressed;
 
-    /// <summary>Completes with the job's AnswerGenerated or JobFaulted.</summary>
+    /// <summary>Raised for every AnswerTokensGenerated on the bus (in arrival order; <see cref="AnswerTokenSequencer"/> restores the order).</summary>
+    public event Action<AnswerTokensGenerated>? TokensGenerated;
+
+    /// <summary>Completes with the job's AnswerGenerated, JobFaulted or JobCancelled.</summary>
     public async Task<object> WhenEndedAsync(JobId jobId, CancellationToken cancellationToken)
     {
         try
@@ -30,6 +33,8 @@ public sealed class JobEvents
 
     internal void OnProgressed(JobProgressed progressed) => Progressed?.Invoke(progressed);
 
+    internal void OnTokensGenerated(AnswerTokensGenerated piece) => TokensGenerated?.Invoke(piece);
+
     internal void OnEnded(JobId jobId, object ending) => Ending(jobId).TrySetResult(ending);
 
     private TaskCompletionSource<object> Ending(JobId jobId) =>
@@ -37,8 +42,21 @@ public sealed class JobEvents
 }
 
 /// <summary>Forwards job events from the bus to <see cref="JobEvents"/>.</summary>
-public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgressed>, IConsumer<AnswerGenerated>, IConsumer<JobFaulted>
+public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgressed>, IConsumer<AnswerGenerated>, IConsumer<JobFaulted>,
+    IConsumer<AnswerTokensGenerated>, IConsumer<JobCancelled>
 {
+    public Task Consume(ConsumeContext<AnswerTokensGenerated> context)
+    {
+        events.OnTokensGenerated(context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<JobCancelled> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
     public Task Consume(ConsumeContext<JobProgressed> context)
     {
         events.OnProgressed(context.Message);

@@ -57,6 +57,9 @@ public sealed class ModelRegistry(PipelineOptions options) : IDisposable
     /// <summary>Side of the square input of the model's vision tower, read from its config (no weights are loaded).</summary>
     public int TowerSize(string model) => LlavaOnevisionConfig.Load(Resolve(model)).VisionConfig.ImageSize;
 
+    /// <summary>Decoder layers of the model's language model, read from its config (no weights are loaded).</summary>
+    public int TextLayers(string model) => LlavaOnevisionConfig.Load(Resolve(model)).TextConfig.NumHiddenLayers;
+
     public Task<LoadedModel> GetAsync(string model, CancellationToken cancellationToken)
     {
         string directory = Resolve(model);

@@ -24,6 +24,21 @@ public sealed class PipelineOptions
     /// <summary>Retries of a failed stage (with exponential backoff) before the job faults; input errors are not retried.</summary>
     public int StageRetries { get; set; } = 3;
 
+    /// <summary>Answer text is published as AnswerTokensGenerated at most this often (the first piece at once)…</summary>
+    public TimeSpan TokenFlushInterval { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>…or whenever this many tokens are waiting, whichever comes first.</summary>
+    public int TokenFlushTokens { get; set; } = 16;
+
+    /// <summary>Least time between two progress reports of one running stage (store and JobProgressed).</summary>
+    public TimeSpan ProgressInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How often a running stage reads the job's cancellation flag from the store (the fallback to JobCancellationRequested).</summary>
+    public TimeSpan CancellationPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Frames sent through the vision tower at once; the encode stage can be cancelled between such chunks.</summary>
+    public int VisionBatchSize { get; set; } = 64;
+
     public static string DefaultDataDirectory =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".videolong");
 
@@ -58,6 +73,16 @@ public sealed class PipelineOptions
         if (StageTimeout <= TimeSpan.Zero || StageRetries is < 0 or > 20)
         {
             throw new VideoLongException($"Invalid stage timeout {StageTimeout} or retries {StageRetries}: the timeout must be positive and retries 0 to 20.");
+        }
+
+        if (TokenFlushInterval < TimeSpan.Zero || TokenFlushTokens < 1 || ProgressInterval < TimeSpan.Zero)
+        {
+            throw new VideoLongException($"Invalid token flush interval {TokenFlushInterval}, flush tokens {TokenFlushTokens} or progress interval {ProgressInterval}: intervals must be 0 or more and flush tokens at least 1.");
+        }
+
+        if (CancellationPollInterval <= TimeSpan.Zero || VisionBatchSize < 1)
+        {
+            throw new VideoLongException($"Invalid cancellation poll interval {CancellationPollInterval} or vision batch size {VisionBatchSize}: the interval must be positive and the batch at least 1 frame.");
         }
     }
 }

@@ -41,6 +41,9 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton<FramePreparer>();
         services.AddSingleton<VideoTokenEncoder>();
         services.AddSingleton<AnswerGenerator>();
+        services.AddSingleton<JobCancellations>();
+        services.AddSingleton<JobCanceller>();
+        services.AddLogging();
         return services;
     }
 
@@ -53,6 +56,7 @@ public static class PipelineServiceCollectionExtensions
         bus.AddConsumer<GenerateAnswerConsumer, GenerateAnswerConsumerDefinition>();
         bus.AddConsumer<AnswerQuestionConsumer, AnswerQuestionConsumerDefinition>();
         bus.AddConsumer<JobEventsConsumer>();
+        bus.AddConsumer<JobCancellationConsumer, JobCancellationConsumerDefinition>();
         bus.AddRequestClient<Contracts.PrepareVideo>();
         bus.AddRequestClient<Contracts.EncodeVideo>();
         bus.AddRequestClient<Contracts.GenerateAnswer>();

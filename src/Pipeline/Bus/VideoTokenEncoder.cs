@@ -12,13 +12,13 @@ namespace VideoLong.Pipeline.Bus;
 /// <see cref="VisualTokensArtifact"/> keyed by the frames, the model and the compression settings. A stored key is
 /// reused without loading frames or running the tower.
 /// </summary>
-public sealed class VideoTokenEncoder(ArtifactCache cache, ModelRegistry models)
+public sealed class VideoTokenEncoder(ArtifactCache cache, ModelRegistry models, PipelineOptions pipelineOptions)
 {
     public async Task<VideoEncoded> EncodeAsync(EncodeVideo command, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
         LoadedModel model = await models.GetAsync(command.Model, cancellationToken).ConfigureAwait(false);
-        VlmOptions options = OptionsFor(command.Compression);
+        VlmOptions options = CompressionOptions.ToVlmOptions(command.Compression, pipelineOptions.VisionBatchSize);
         ArtifactKey key = ArtifactKey.For(command.Frames.Sha256, ArtifactKinds.VisualTokens)
             .Add("model", model.Fingerprint)
             .Add("compression.tokens-per-frame", command.Compression.TokensPerFrame ?? 0)
@@ -39,7 +39,7 @@ public sealed class VideoTokenEncoder(ArtifactCache cache, ModelRegistry models)
         {
             using IDisposable noGrad = no_grad();
             using Tensor pixels = VisionInputs.VideoPixels(frames, VisionInputs.NormalizationFor(model.Directory), model.Model.LanguageModel.Device, model.Model.LanguageModel.DType);
-            using Tensor tokens = model.Model.EncodeVideos(pixels, options);          // [F·t + 1, H]
+            using Tensor tokens = model.Model.EncodeVideos(pixels, options, null, cancellationToken);          // [F·t + 1, H]
             ArtifactInfo info = await cache.PutAsync(key, ArtifactKinds.VisualTokens,
                 (stream, ct) => VisualTokensArtifact.WriteAsync(stream, tokens, TensorDtype.F32, ct), cancellationToken).ConfigureAwait(false);
             return Encoded(command, key, info, (int)tokens.shape[0], fromCache: false);
@@ -49,8 +49,6 @@ public sealed class VideoTokenEncoder(ArtifactCache cache, ModelRegistry models)
             model.Gate.Release();
         }
     }
-
-    internal static VlmOptions OptionsFor(CompressionSettings compression) => new() { TokensPerFrame = compression.TokensPerFrame, TimePrompt = true };
 
     private static VideoEncoded Encoded(EncodeVideo command, ArtifactKey key, ArtifactInfo info, int tokenCount, bool fromCache) => new()
     {

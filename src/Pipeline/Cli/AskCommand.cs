@@ -27,9 +27,13 @@ internal static class AskCommand
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 128 };
         var data = new Option<string?>("--data") { Description = "Data folder for the job store and the artifact cache (default ~/.videolong)." };
         var json = new Option<bool>("--json") { Description = "Write the answer, timestamps, cache hits and timings as JSON." };
+        var dropLayers = new Option<string?>("--drop-layers") { Description = "Video-level dropping after these decoder layers, e.g. 4,18 (off by default)." };
+        var dropRatios = new Option<string?>("--drop-ratios") { Description = "Kept fraction of visual tokens, ρ_0 = 1 then one per drop layer, e.g. 1,0.75,0.25." };
+        var dropMode = new Option<string>("--drop-mode") { Description = "uniform | attention | uniform0_attention.", DefaultValueFactory = _ => "uniform0_attention" };
+        var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE: visual tokens advance by stride/256 positions (64 at inference; 256 = standard)." };
         var command = new Command("ask", "Answer a question about a video through the in-process pipeline.")
         {
-            file, question, model, tokenizer, frames, tokensPerFrame, maxNew, data, json,
+            file, question, model, tokenizer, frames, tokensPerFrame, maxNew, data, json, dropLayers, dropRatios, dropMode, v2peStride,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -53,6 +57,17 @@ internal static class AskCommand
                 throw new VideoLongException($"Invalid --frames {frameCount}: must be 1 to 4096, and a multiple of the HiCo clip length (4) with --tokens-per-frame.");
             }
 
+            var compression = new CompressionSettings
+            {
+                TokensPerFrame = tpf,
+                DropLayers = Language.Models.LlavaOnevision.VlmOptions.ParseList<int>(parse.GetValue(dropLayers), "--drop-layers"),
+                DropRatios = Language.Models.LlavaOnevision.VlmOptions.ParseList<double>(parse.GetValue(dropRatios), "--drop-ratios"),
+                DropMode = CompressionOptions.ParseMode(parse.GetValue(dropMode)!),
+                V2peStride = parse.GetValue(v2peStride),
+            };
+            CompressionOptions.Validate(compression, Language.Models.LlavaOnevision.LlavaOnevisionConfig.Load(modelDir).TextConfig.NumHiddenLayers);
+            bool stream = !parse.GetValue(json);
+
             var options = new PipelineOptions
             {
                 DataDirectory = Path.GetFullPath(parse.GetValue(data) ?? PipelineOptions.DefaultDataDirectory),
@@ -67,14 +82,16 @@ internal static class AskCommand
                 {
                     JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = video, Question = parse.GetRequiredValue(question), Model = modelDir,
                     Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = frameCount },
-                    Compression = new CompressionSettings { TokensPerFrame = tpf },
+                    Compression = compression,
                     Generation = new GenerationSettings { MaxNewTokens = parse.GetValue(maxNew) },
                 };
                 IJobStore store = services.GetRequiredService<IJobStore>();
                 JobId jobId = await store.CreateAsync(nameof(AnswerQuestion), System.Text.Json.JsonSerializer.Serialize(request with { JobId = default }), Environment.UserName, cancellationToken).ConfigureAwait(false);
                 JobEvents events = services.GetRequiredService<JobEvents>();
                 using var progress = new StageProgress(cli, jobId);
+                using var printer = new TokenPrinter(cli, jobId, progress, stream);
                 events.Progressed += progress.Report;
+                events.TokensGenerated += printer.Add;
                 Task<object> ended = events.WhenEndedAsync(jobId, cancellationToken);
                 await bus.Publish(request with { JobId = jobId }, cancellationToken).ConfigureAwait(false);
                 object ending = await ended.ConfigureAwait(false);
@@ -82,10 +99,19 @@ internal static class AskCommand
                 progress.Finish();
                 if (ending is JobFaulted faulted)
                 {
+                    events.TokensGenerated -= printer.Add;
                     throw new VideoLongException($"{faulted.Stage} failed: {faulted.ErrorMessage}");
                 }
 
-                await WriteAsync(cli, store, jobId, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
+                if (ending is JobCancelled)
+                {
+                    events.TokensGenerated -= printer.Add;
+                    throw new VideoLongException($"Job {jobId.Value} was cancelled.");
+                }
+
+                await printer.WaitForFinalAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                events.TokensGenerated -= printer.Add;
+                await WriteAsync(cli, store, jobId, parse.GetValue(json), printer.Printed, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -97,7 +123,7 @@ internal static class AskCommand
         return command;
     }
 
-    private static async Task WriteAsync(CliContext cli, IJobStore store, JobId jobId, bool json, CancellationToken cancellationToken)
+    private static async Task WriteAsync(CliContext cli, IJobStore store, JobId jobId, bool json, bool streamed, CancellationToken cancellationToken)
     {
         JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
         VideoAnswer answer = System.Text.Json.JsonSerializer.Deserialize<VideoAnswer>(job.ResultJson!, WebJson)!;
@@ -118,12 +144,70 @@ internal static class AskCommand
             return;
         }
 
-        await cli.Out.WriteLineAsync(answer.Answer).ConfigureAwait(false);
+        // The answer was printed as it streamed; otherwise (nothing streamed, e.g. a stored answer) it is printed now.
+        await cli.Out.WriteLineAsync(streamed ? "" : answer.Answer).ConfigureAwait(false);
         await cli.Out.WriteLineAsync($"supporting frames at: {string.Join(", ", answer.SupportingTimestamps.Select(s => SamplingArguments.Seconds(s) + " s"))}").ConfigureAwait(false);
         if (answer.Cached.Frames || answer.Cached.Tokens)
         {
             await cli.Error.WriteLineAsync($"from the artifact cache: {(answer.Cached.Frames ? "frames" : "")}{(answer.Cached.Frames && answer.Cached.Tokens ? ", " : "")}{(answer.Cached.Tokens ? "visual tokens" : "")}").ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Prints the job's answer pieces to stdout in sequence as they arrive (not with --json); the first one ends the progress bars.</summary>
+    private sealed class TokenPrinter(CliContext cli, JobId jobId, StageProgress progress, bool print) : IDisposable
+    {
+        private readonly AnswerTokenSequencer _sequencer = new();
+        private readonly Lock _lock = new();
+        private readonly TaskCompletionSource _final = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>True once some answer text went to stdout.</summary>
+        public bool Printed { get; private set; }
+
+        public void Add(AnswerTokensGenerated piece)
+        {
+            if (piece.JobId != jobId)
+            {
+                return;
+            }
+
+            lock (_lock)
+            {
+                foreach (AnswerTokensGenerated ready in _sequencer.Add(piece))
+                {
+                    if (print && ready.Text.Length > 0)
+                    {
+                        if (!Printed)
+                        {
+                            progress.Silence();
+                        }
+
+                        cli.Out.Write(Printed ? ready.Text : ready.Text.TrimStart());
+                        cli.Out.Flush();
+                        Printed = true;
+                    }
+                }
+
+                if (_sequencer.Completed)
+                {
+                    _final.TrySetResult();
+                }
+            }
+        }
+
+        /// <summary>Waits a little for the final piece (events may still be on their way when the job ends).</summary>
+        public async Task WaitForFinalAsync(TimeSpan grace, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await _final.Task.WaitAsync(grace, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // A stored answer (a redelivered job) streams nothing.
+            }
+        }
+
+        public void Dispose() => _final.TrySetResult();
     }
 
     /// <summary>One progress bar per stage, drawn from the job's JobProgressed events.</summary>
@@ -132,6 +216,7 @@ internal static class AskCommand
         private readonly Lock _lock = new();
         private JobStage? _stage;
         private ProgressBar? _bar;
+        private bool _silenced;
 
         public void Report(JobProgressed progressed)
         {
@@ -142,6 +227,11 @@ internal static class AskCommand
 
             lock (_lock)
             {
+                if (_silenced)
+                {
+                    return;
+                }
+
                 if (_stage != progressed.Stage)
                 {
                     _bar?.Finish();
@@ -158,6 +248,16 @@ internal static class AskCommand
             lock (_lock)
             {
                 _bar?.Finish();
+            }
+        }
+
+        /// <summary>Finishes the bar and draws no more (the answer text now streams to the terminal).</summary>
+        public void Silence()
+        {
+            lock (_lock)
+            {
+                _bar?.Finish();
+                _silenced = true;
             }
         }
 

@@ -185,40 +185,14 @@ internal static class ChatCommand
                     });
                     disposables.Add(embeds);
 
-                    // Visual tokens: the placeholders that now hold features.
+                    // Visual tokens: the placeholders that now hold features; video-level dropping and V2PE as the answer stage applies them.
                     bool[] isVisual = expanded.Select(t => t == vlm.Config.VideoTokenIndex || t == vlm.Config.ImageTokenIndex).ToArray();
-                    visualTokens = isVisual.Count(v => v);
-                    Tensor? positions = null;
-                    if (vlmOptions.V2peStride is { } stride)
-                    {
-                        double[] v2pe = Language.Positions.V2pePositions.Compute(isVisual, stride);
-                        positions = tensor(v2pe.Select(x => (float)x).ToArray(), [1, v2pe.Length], device: vlm.LanguageModel.Device);
-                        disposables.Add(positions);
-                    }
-
-                    Language.Generation.ICausalLanguageModel lm = vlm.LanguageModel;
-                    if (vlmOptions.DropLayers.Count > 0 && visualTokens > 0)
-                    {
-                        var dropping = new VideoTokenDropping
-                        {
-                            Mode = vlmOptions.DropMode switch
-                            {
-                                "uniform" => VideoTokenDropMode.Uniform,
-                                "attention" => VideoTokenDropMode.Attention,
-                                _ => VideoTokenDropMode.Uniform0Attention,
-                            },
-                            Layers = vlmOptions.DropLayers,
-                            Ratios = vlmOptions.DropRatios,
-                            VisualStart = Array.IndexOf(isVisual, true),
-                            VisualCount = visualTokens,
-                            // Re-packing (the reference) would turn V2PE's fractional positions into integers after a drop.
-                            Positions = vlmOptions.V2peStride is null ? VideoDropPositions.Repacked : VideoDropPositions.Original,
-                        };
-                        dropping.Validate(vlm.Config.TextConfig.NumHiddenLayers, expanded.Length);
-                        visualTokensAfterDropping = dropping.TokensAt(dropping.Ratios.Count - 1);
-                        lm = vlm.LanguageModel.WithVideoTokenDropping(dropping);
-                    }
-
+                    var compression = VideoPromptCompression.Apply(vlm.LanguageModel, isVisual, vlmOptions);
+                    disposables.Add(compression);
+                    visualTokens = compression.VisualTokens;
+                    visualTokensAfterDropping = compression.VisualTokensAfterDropping;
+                    Tensor? positions = compression.PositionIds;
+                    Language.Generation.ICausalLanguageModel lm = compression.Model;
                     generator = new TokenGenerator(lm);
                     generationPrompt = new GenerationPrompt { InputsEmbeds = embeds, PositionIds = positions };
                 }

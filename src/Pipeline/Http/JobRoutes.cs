@@ -41,7 +41,7 @@ internal static class JobRoutes
         jobs.MapGet("/{jobId:guid}", GetAsync).WithName("GetJob").WithSummary("A job's state, progress, result or error.");
         jobs.MapDelete("/{jobId:guid}", CancelAsync).WithName("CancelJob").WithSummary("Cancel a job: sets its cancellation flag and, unless it has ended, moves it to Cancelled.");
         jobs.MapGet("/{jobId:guid}/events", Events).WithName("JobEvents")
-            .WithSummary("Server-sent events: 'state' and 'progress' while the job runs, then one of 'done', 'faulted' or 'cancelled'.")
+            .WithSummary("Server-sent events: 'state', 'progress' and the answer's 'token' pieces while the job runs, then one of 'done', 'faulted' or 'cancelled'.")
             .Produces(StatusCodes.Status200OK, contentType: "text/event-stream");
         return app;
     }
@@ -129,7 +129,8 @@ internal static class JobRoutes
     internal static async Task<Results<Ok<JobView>, ProblemHttpResult>> GetAsync(Guid jobId, HttpContext http, IJobStore store, CancellationToken cancellationToken) =>
         await FindAsync(new JobId(jobId), http, store, cancellationToken).ConfigureAwait(false) is { } job ? TypedResults.Ok(JobView.Of(job)) : UnknownJob(jobId);
 
-    internal static async Task<Results<Accepted<JobView>, ProblemHttpResult>> CancelAsync(Guid jobId, HttpContext http, IJobStore store, CancellationToken cancellationToken)
+    internal static async Task<Results<Accepted<JobView>, ProblemHttpResult>> CancelAsync(Guid jobId, HttpContext http, IJobStore store, JobCanceller canceller,
+        CancellationToken cancellationToken)
     {
         var id = new JobId(jobId);
         if (await FindAsync(id, http, store, cancellationToken).ConfigureAwait(false) is null)
@@ -137,18 +138,8 @@ internal static class JobRoutes
             return UnknownJob(jobId);
         }
 
-        if (await store.RequestCancellationAsync(id, cancellationToken).ConfigureAwait(false))
-        {
-            try
-            {
-                await store.TransitionAsync(id, JobState.Cancelled, cancellationToken).ConfigureAwait(false);
-            }
-            catch (InvalidJobTransitionException)
-            {
-                // It ended between the flag and the move: its own end stands.
-            }
-        }
-
+        // The flag, the move to Cancelled, and a fan-out event that stops the running stage in whichever process runs it.
+        await canceller.CancelAsync(id, cancellationToken).ConfigureAwait(false);
         return TypedResults.Accepted($"/jobs/{jobId}", JobView.Of(await store.GetAsync(id, cancellationToken).ConfigureAwait(false)));
     }
 
@@ -178,7 +169,19 @@ internal static class JobRoutes
             }
         }
 
+        // Answer text as it is generated, in sequence order; unbounded so that no piece is lost.
+        var tokens = Channel.CreateUnbounded<AnswerTokensGenerated>();
+        var sequencer = new AnswerTokenSequencer();
+        void OnTokens(AnswerTokensGenerated t)
+        {
+            if (t.JobId == jobId)
+            {
+                tokens.Writer.TryWrite(t);
+            }
+        }
+
         events.Progressed += OnProgressed;
+        events.TokensGenerated += OnTokens;
         try
         {
             JobState? lastState = null;
@@ -204,6 +207,42 @@ internal static class JobRoutes
                     yield return Item("progress", new { stage = p.Stage, done = p.Done, total = p.Total });
                 }
 
+                while (tokens.Reader.TryRead(out AnswerTokensGenerated? t))
+                {
+                    foreach (AnswerTokensGenerated piece in sequencer.Add(t))
+                    {
+                        yield return Item("token", new { sequence = piece.Sequence, text = piece.Text });
+                    }
+                }
+
+                if (job.State == JobState.Succeeded && !sequencer.Completed)
+                {
+                    // The last pieces may still be on their way: wait a little for the final one, then release what came.
+                    using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    grace.CancelAfter(TimeSpan.FromSeconds(1));
+                    while (!sequencer.Completed && !grace.IsCancellationRequested)
+                    {
+                        AnswerTokensGenerated? t = null;
+                        try
+                        {
+                            t = await tokens.Reader.ReadAsync(grace.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                        {
+                        }
+
+                        foreach (AnswerTokensGenerated piece in t is null ? [] : sequencer.Add(t))
+                        {
+                            yield return Item("token", new { sequence = piece.Sequence, text = piece.Text });
+                        }
+                    }
+
+                    foreach (AnswerTokensGenerated piece in sequencer.Drain())
+                    {
+                        yield return Item("token", new { sequence = piece.Sequence, text = piece.Text });
+                    }
+                }
+
                 if (job.State.IsTerminal())
                 {
                     JobView view = JobView.Of(job);
@@ -220,7 +259,8 @@ internal static class JobRoutes
                 wait.CancelAfter(TimeSpan.FromMilliseconds(250));
                 try
                 {
-                    await progress.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false);
+                    await Task.WhenAny(progress.Reader.WaitToReadAsync(wait.Token).AsTask(), tokens.Reader.WaitToReadAsync(wait.Token).AsTask()).ConfigureAwait(false);
+                    await wait.CancelAsync().ConfigureAwait(false);   // releases the other waiter before the next round
                 }
                 catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -230,6 +270,7 @@ internal static class JobRoutes
         finally
         {
             events.Progressed -= OnProgressed;
+            events.TokensGenerated -= OnTokens;
         }
     }
 

@@ -202,7 +202,11 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     /// <see cref="VlmOptions.TokensPerFrame"/>, HiCo-merged per clip of <see cref="VlmOptions.ClipLength"/> frames
     /// before the projector (vision → merge → projector), [B·(F·tokensPerFrame + 1), H].
     /// </summary>
-    public Tensor EncodeVideos(Tensor pixelValuesVideos, VlmOptions? options = null)
+    /// <param name="pixelValuesVideos">[B, F, 3, S, S].</param>
+    /// <param name="options">Clip-level merge and chunk size; null: the model's pooling, 64 frames a chunk.</param>
+    /// <param name="framesDone">Called after each chunk with the frames of the current video encoded so far.</param>
+    /// <param name="cancellationToken">Checked before each chunk: a cancelled encode stops between chunks.</param>
+    public Tensor EncodeVideos(Tensor pixelValuesVideos, VlmOptions? options = null, Action<long>? framesDone = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(pixelValuesVideos);
         using DisposeScope scope = NewDisposeScope();
@@ -224,6 +228,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
             var pieces = new List<Tensor>();
             for (long start = 0; start < f; start += chunk)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 using DisposeScope chunkScope = NewDisposeScope();
                 Tensor frames = pixelValuesVideos[i].narrow(0, start, Math.Min(chunk, f - start));   // [n, 3, S, S]
                 Tensor tokens;
@@ -239,6 +244,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
                 }
 
                 pieces.Add(tokens.MoveToOuterDisposeScope());
+                framesDone?.Invoke(Math.Min(start + chunk, f));
             }
 
             pieces.Add(image_newline.reshape(1, -1).to(pieces[0].dtype));          // one newline per video
