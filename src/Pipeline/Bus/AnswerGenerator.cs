@@ -55,7 +55,7 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
                 DoSample = command.Generation.Temperature > 0,
                 Temperature = command.Generation.Temperature > 0 ? command.Generation.Temperature : 1.0,
                 Seed = command.Generation.Seed,
-                StopTokenIds = EndOfTurnTokens.Select(tokenizer.TokenToId).OfType<int>().ToArray(),
+                StopTokenIds = command.Generation.IgnoreEos ? [] : EndOfTurnTokens.Select(tokenizer.TokenToId).OfType<int>().ToArray(),
                 PadTokenId = tokenizer.TokenToId("<|endoftext|>") ?? 0,
             };
             var text = new StringBuilder();

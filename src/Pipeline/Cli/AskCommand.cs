@@ -30,10 +30,11 @@ internal static class AskCommand
         var dropLayers = new Option<string?>("--drop-layers") { Description = "Video-level dropping after these decoder layers, e.g. 4,18 (off by default)." };
         var dropRatios = new Option<string?>("--drop-ratios") { Description = "Kept fraction of visual tokens, ρ_0 = 1 then one per drop layer, e.g. 1,0.75,0.25." };
         var dropMode = new Option<string>("--drop-mode") { Description = "uniform | attention | uniform0_attention.", DefaultValueFactory = _ => "uniform0_attention" };
+        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Do not stop at end-of-turn tokens (generate --max-new-tokens)." };
         var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE: visual tokens advance by stride/256 positions (64 at inference; 256 = standard)." };
         var command = new Command("ask", "Answer a question about a video through the in-process pipeline.")
         {
-            file, question, model, tokenizer, frames, tokensPerFrame, maxNew, data, json, dropLayers, dropRatios, dropMode, v2peStride,
+            file, question, model, tokenizer, frames, tokensPerFrame, maxNew, data, json, dropLayers, dropRatios, dropMode, v2peStride, ignoreEos,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -83,7 +84,7 @@ internal static class AskCommand
                     JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = video, Question = parse.GetRequiredValue(question), Model = modelDir,
                     Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = frameCount },
                     Compression = compression,
-                    Generation = new GenerationSettings { MaxNewTokens = parse.GetValue(maxNew) },
+                    Generation = new GenerationSettings { MaxNewTokens = parse.GetValue(maxNew), IgnoreEos = parse.GetValue(ignoreEos) },
                 };
                 IJobStore store = services.GetRequiredService<IJobStore>();
                 JobId jobId = await store.CreateAsync(nameof(AnswerQuestion), System.Text.Json.JsonSerializer.Serialize(request with { JobId = default }), Environment.UserName, cancellationToken).ConfigureAwait(false);

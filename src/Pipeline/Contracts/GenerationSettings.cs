@@ -9,4 +9,7 @@ public sealed record GenerationSettings
     public double Temperature { get; init; }
 
     public int? Seed { get; init; }
+
+    /// <summary>Keep generating through end-of-turn tokens up to <see cref="MaxNewTokens"/> (chat's <c>--ignore-eos</c>; fixed lengths for tests and benchmarks).</summary>
+    public bool IgnoreEos { get; init; }
 }

@@ -31,12 +31,15 @@ internal sealed class BusTestBed : IAsyncDisposable
 
     public IJobStore Store { get; }
 
+    public IServiceProvider Services => _services;
+
     /// <summary>A test bed on <paramref name="data"/> (a fresh folder when null; the same folder shares the job store and the cache).</summary>
-    public static async Task<BusTestBed> StartAsync(string? data = null)
+    public static async Task<BusTestBed> StartAsync(string? data = null, Action<PipelineOptions>? configure = null)
     {
         bool owns = data is null;
         data ??= Path.Combine(Path.GetTempPath(), "videolong-bus-" + Guid.NewGuid().ToString("N")[..8]);
         var options = new PipelineOptions { DataDirectory = data, TokenizerDirectory = Fixtures.Dir("tokenizer"), StageRetries = 1 };
+        configure?.Invoke(options);
         ServiceProvider services = new ServiceCollection()
             .AddVideoLongPipelineServices(options)
             .AddMassTransitTestHarness(bus => bus.AddVideoLongConsumers())
