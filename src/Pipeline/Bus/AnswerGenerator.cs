@@ -86,6 +86,7 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
                 Timestamp = DateTimeOffset.UtcNow,
                 Answer = text.ToString().Trim(),
                 SupportingTimestamps = command.FrameTimestamps,
+                VisualTokensAfterDropping = compression.VisualTokensAfterDropping,
             };
         }
         finally

@@ -61,7 +61,7 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
 
             var result = new VideoAnswer
             {
-                Answer = answered.Answer, SupportingTimestamps = answered.SupportingTimestamps, FrameCount = prepared.FrameCount, VisualTokens = encoded.TokenCount,
+                Answer = answered.Answer, SupportingTimestamps = answered.SupportingTimestamps, FrameCount = prepared.FrameCount, VisualTokens = encoded.TokenCount, VisualTokensAfterDropping = answered.VisualTokensAfterDropping,
                 DurationSeconds = prepared.DurationSeconds, Cached = new CacheHits(prepared.FromCache, encoded.FromCache),
             };
             await store.SucceedAsync(command.JobId, JsonSerializer.Serialize(result, Json), ct);

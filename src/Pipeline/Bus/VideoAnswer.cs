@@ -12,6 +12,9 @@ public sealed record VideoAnswer
 
     public required int VisualTokens { get; init; }
 
+    /// <summary>Visual tokens left after video-level dropping inside the LLM; null without dropping.</summary>
+    public int? VisualTokensAfterDropping { get; init; }
+
     public required double DurationSeconds { get; init; }
 
     /// <summary>Which stages were served by the artifact cache.</summary>

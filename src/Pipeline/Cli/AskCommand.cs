@@ -30,11 +30,13 @@ internal static class AskCommand
         var dropLayers = new Option<string?>("--drop-layers") { Description = "Video-level dropping after these decoder layers, e.g. 4,18 (off by default)." };
         var dropRatios = new Option<string?>("--drop-ratios") { Description = "Kept fraction of visual tokens, ρ_0 = 1 then one per drop layer, e.g. 1,0.75,0.25." };
         var dropMode = new Option<string>("--drop-mode") { Description = "uniform | attention | uniform0_attention.", DefaultValueFactory = _ => "uniform0_attention" };
+        var temperature = new Option<double?>("--temperature") { Description = "Sample with this temperature (default: greedy)." };
+        var seed = new Option<int?>("--seed") { Description = "Seed for sampling." };
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "Do not stop at end-of-turn tokens (generate --max-new-tokens)." };
         var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE: visual tokens advance by stride/256 positions (64 at inference; 256 = standard)." };
         var command = new Command("ask", "Answer a question about a video through the in-process pipeline.")
         {
-            file, question, model, tokenizer, frames, tokensPerFrame, maxNew, data, json, dropLayers, dropRatios, dropMode, v2peStride, ignoreEos,
+            file, question, model, tokenizer, frames, tokensPerFrame, maxNew, data, json, dropLayers, dropRatios, dropMode, v2peStride, ignoreEos, temperature, seed,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -68,6 +70,11 @@ internal static class AskCommand
             };
             CompressionOptions.Validate(compression, Language.Models.LlavaOnevision.LlavaOnevisionConfig.Load(modelDir).TextConfig.NumHiddenLayers);
             bool stream = !parse.GetValue(json);
+            if (parse.GetValue(temperature) is { } temp && !(temp > 0 && temp <= 100))
+            {
+                throw new VideoLongException($"Invalid --temperature {temp}: must be above 0 and at most 100 (leave it out for greedy decoding).");
+            }
+
 
             var options = new PipelineOptions
             {
@@ -84,7 +91,7 @@ internal static class AskCommand
                     JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = video, Question = parse.GetRequiredValue(question), Model = modelDir,
                     Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = frameCount },
                     Compression = compression,
-                    Generation = new GenerationSettings { MaxNewTokens = parse.GetValue(maxNew), IgnoreEos = parse.GetValue(ignoreEos) },
+                    Generation = new GenerationSettings { MaxNewTokens = parse.GetValue(maxNew), IgnoreEos = parse.GetValue(ignoreEos), Temperature = parse.GetValue(temperature) ?? 0, Seed = parse.GetValue(seed) },
                 };
                 IJobStore store = services.GetRequiredService<IJobStore>();
                 JobId jobId = await store.CreateAsync(nameof(AnswerQuestion), System.Text.Json.JsonSerializer.Serialize(request with { JobId = default }), Environment.UserName, cancellationToken).ConfigureAwait(false);
@@ -139,6 +146,7 @@ internal static class AskCommand
                 cached = new { frames = answer.Cached.Frames, tokens = answer.Cached.Tokens },
                 answer.FrameCount,
                 answer.VisualTokens,
+                answer.VisualTokensAfterDropping,
                 answer.DurationSeconds,
                 timings = timings.Select(t => new { state = t.State, seconds = t.Duration?.TotalSeconds }),
             }).ConfigureAwait(false);

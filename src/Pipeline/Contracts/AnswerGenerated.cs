@@ -11,4 +11,7 @@ public sealed record AnswerGenerated
 
     /// <summary>Presentation timestamps, in seconds, of the frames that support the answer.</summary>
     public IReadOnlyList<double> SupportingTimestamps { get; init; } = [];
+
+    /// <summary>Visual tokens left after HiCo video-level dropping inside the LLM; null without dropping.</summary>
+    public int? VisualTokensAfterDropping { get; init; }
 }

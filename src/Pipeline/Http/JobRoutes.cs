@@ -81,7 +81,7 @@ internal static class JobRoutes
             JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = source, Question = body.Question, Model = options.ModelDirectory,
             Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = frames },
             Compression = new CompressionSettings { TokensPerFrame = body.TokensPerFrame },
-            Generation = new GenerationSettings { MaxNewTokens = body.MaxNewTokens ?? 128 },
+            Generation = new GenerationSettings { MaxNewTokens = body.MaxNewTokens ?? 128, IgnoreEos = body.IgnoreEos },
         };
 
         JobId jobId;
@@ -298,7 +298,8 @@ internal static class JobRoutes
 /// <param name="Frames">Frames sampled uniformly from the video, 1 to 2,048 (default 8).</param>
 /// <param name="TokensPerFrame">HiCo clip-level merge to this many tokens per frame (frames must be a multiple of 4); default: the model's pooling.</param>
 /// <param name="MaxNewTokens">Most tokens to generate, 1 to 1,024 (default 128).</param>
-public sealed record QuestionRequest(string? Question, int? Frames = null, int? TokensPerFrame = null, int? MaxNewTokens = null);
+/// <param name="IgnoreEos">Generate all <paramref name="MaxNewTokens"/>, through end-of-turn tokens (default false).</param>
+public sealed record QuestionRequest(string? Question, int? Frames = null, int? TokensPerFrame = null, int? MaxNewTokens = null, bool IgnoreEos = false);
 
 /// <summary>A job as the API shows it.</summary>
 public sealed record JobView

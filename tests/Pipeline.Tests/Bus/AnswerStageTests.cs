@@ -217,3 +217,87 @@ public sealed class When_the_answer_stage_streams_progresses_and_is_cancelled(Bu
         }
     }
 }
+
+public sealed class When_the_answer_stage_gets_compression_settings(BusVideos media) : IClassFixture<BusVideos>
+{
+    [Theory]
+    [InlineData(new[] { 5 }, new[] { 1.0, 0.5 }, "Invalid drop layer 5")]
+    [InlineData(new[] { 1 }, new[] { 1.0 }, "needs 2 values")]
+    [InlineData(new[] { 1 }, new[] { 1.0, 0.0 }, "in (0, 1]")]
+    public async Task Bad_settings_fault_the_job_with_the_reason_before_any_stage_runs(int[] layers, double[] ratios, string message)
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        AnswerQuestion question = BusTestBed.Question(job, media.Video) with { Compression = new CompressionSettings { DropLayers = layers, DropRatios = ratios } };
+        JobFaulted faulted = Assert.IsType<JobFaulted>(await bed.AskAsync(question));
+        Assert.Contains(message, faulted.ErrorMessage, StringComparison.Ordinal);
+        Assert.False(await bed.Harness.Consumed.Any<PrepareVideo>(x => x.Context.Message.JobId == job));
+        Assert.Equal(JobState.Faulted, (await bed.Store.GetAsync(job, default)).State);
+    }
+
+    [Fact]
+    public async Task A_stage_command_with_bad_settings_is_refused_by_the_answer_stage_itself()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        ArtifactRef source = await ArtifactRefs.ForFileAsync(media.Video, default);
+        VideoPrepared prepared = await bed.RequestAsync<PrepareVideo, VideoPrepared>(new PrepareVideo
+        {
+            JobId = job, Timestamp = DateTimeOffset.UtcNow, Source = source, FrameSize = 32, Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = 4 },
+        });
+        VideoEncoded encoded = await bed.RequestAsync<EncodeVideo, VideoEncoded>(new EncodeVideo
+        {
+            JobId = job, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = BusTestBed.Model,
+        });
+        var bad = new GenerateAnswer
+        {
+            JobId = job, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Question = "What?", Model = BusTestBed.Model,
+            Compression = new CompressionSettings { V2peStride = 512 },
+        };
+        MassTransit.RequestFaultException fault = await Assert.ThrowsAsync<MassTransit.RequestFaultException>(() => bed.RequestAsync<GenerateAnswer, AnswerGenerated>(bad));
+        Assert.Contains("--v2pe-stride 512", fault.Fault!.Exceptions[0].Message, StringComparison.Ordinal);
+    }
+}
+
+public sealed class When_video_prompt_compression_is_applied
+{
+    [Fact]
+    [Trait("Category", "HiCo")]
+    [Trait("Category", "V2PE")]
+    public async Task Dropping_and_V2PE_change_the_prefill_logits_and_neutral_settings_do_not()
+    {
+        var registry = new ModelRegistry(new PipelineOptions { TokenizerDirectory = Fixtures.Dir("tokenizer") });
+        try
+        {
+            LoadedModel model = await registry.GetAsync(BusTestBed.Model, default);
+            Language.Models.Qwen2.Qwen2ForCausalLM lm = model.Model.LanguageModel;
+            const int Length = 40;
+            bool[] isVisual = Enumerable.Range(0, Length).Select(i => i is >= 5 and < 30).ToArray();   // 25 visual tokens after 5 text ones
+            TorchSharp.torch.random.manual_seed(3);
+            using TorchSharp.torch.Tensor embeds = TorchSharp.torch.randn([1, Length, lm.Config.HiddenSize]);
+
+            float[] Logits(Language.Models.LlavaOnevision.VlmOptions options)
+            {
+                using var compression = Language.Models.LlavaOnevision.VideoPromptCompression.Apply(lm, isVisual, options);
+                using TorchSharp.torch.Tensor positions = compression.PositionIds?.alias() ?? TorchSharp.torch.arange(0, Length, TorchSharp.torch.ScalarType.Float32).unsqueeze(0);
+                using TorchSharp.torch.Tensor mask = TorchSharp.torch.ones([1, Length], TorchSharp.torch.ScalarType.Int64);
+                using Language.Generation.IKeyValueCache cache = compression.Model.CreateCache(1, Length + 1);
+                using TorchSharp.torch.Tensor logits = compression.Model.NextTokenLogits(null, embeds, mask, positions, cache);
+                return logits.data<float>().ToArray();
+            }
+
+            float[] plain = Logits(new());
+            float[] dropped = Logits(new() { DropLayers = [1], DropRatios = [1, 0.5], DropMode = "uniform" });
+            float[] v2pe = Logits(new() { V2peStride = 64 });
+            float[] neutral = Logits(new() { DropLayers = [1], DropRatios = [1, 1], V2peStride = 256 });
+            static double MaxDiff(float[] a, float[] b) => a.Zip(b).Max(p => Math.Abs(p.First - p.Second));
+            Assert.True(MaxDiff(plain, dropped) > 1e-4, "dropping did not change the logits");
+            Assert.True(MaxDiff(plain, v2pe) > 1e-4, "V2PE did not change the logits");
+            Assert.True(MaxDiff(plain, neutral) < 1e-5, $"ratio 1 and stride 256 should be the plain model: {MaxDiff(plain, neutral)}");
+        }
+        finally
+        {
+            registry.Dispose();
+        }
+    }
+}
