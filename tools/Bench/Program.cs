@@ -8,6 +8,7 @@ using VideoLong.Ingest;
 // videolong-bench rss FILE [--fps 1] [--size 448x448]                 peak RSS (this process + its ffmpeg) decoding at 1 fps
 // videolong-bench region FILE [--size 1024] [--reads 20]              region reads from a large image: cold/warm time, peak RSS
 // videolong-bench vlm - --frames N [--no-merge]                      long-video question: HiCo merge, prefill, dropping (GPU)
+// videolong-bench ttft FILE --model DIR [--tokenizer DIR] [--frames 16] [--runs 5]  time to the first answer token, second question on an encoded video
 // videolong-bench models - [--quick]                                   Qwen2-0.5B prefill/decode and SigLIP-so400m throughput (GPU)
 if (args.Length < 2)
 {
@@ -89,6 +90,12 @@ switch (verb)
 
     case "siglip-stages":
         ModelBench.RunSiglipStages();
+        break;
+
+    case "ttft":
+        await TtftBench.RunAsync(file, Opt("--model", "tests/fixtures/reference/llava_onevision"), Opt("--tokenizer", "") is { Length: > 0 } tok ? tok : null,
+            int.Parse(Opt("--frames", "16"), CultureInfo.InvariantCulture), int.Parse(Opt("--runs", "5"), CultureInfo.InvariantCulture),
+            int.Parse(Opt("--max-new-tokens", "32"), CultureInfo.InvariantCulture));
         break;
 
     case "region":

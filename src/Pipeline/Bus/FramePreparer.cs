@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.Json;
 using VideoLong.Contracts;
 using VideoLong.Ingest;
@@ -11,21 +12,34 @@ namespace VideoLong.Pipeline.Bus;
 /// </summary>
 public sealed class FramePreparer(ArtifactCache cache)
 {
+    // Duration of each source this process has probed, by content hash (the time prompt needs it on a cache hit too).
+    private readonly ConcurrentDictionary<string, double> _durations = new(StringComparer.Ordinal);
+
+    private VideoDecoder Remember(string sha256, VideoDecoder decoder)
+    {
+        _durations[sha256] = decoder.Metadata.DurationSeconds;
+        return decoder;
+    }
+
     public async Task<VideoPrepared> PrepareAsync(PrepareVideo command, Func<int, int, Task>? onFrame, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
         ArgumentOutOfRangeException.ThrowIfLessThan(command.FrameSize, 1);
         string path = command.Source.Uri.IsFile ? command.Source.Uri.LocalPath : throw new VideoLongException($"Source '{command.Source.Uri}' is not a local file.");
         ArtifactKey key = KeyFor(command);
-        VideoDecoder decoder = await VideoDecoder.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
-
         await using (ArtifactLease? lease = await cache.TryGetAsync(key, cancellationToken).ConfigureAwait(false))
         {
             if (lease is not null)
             {
-                return Prepared(command, key, lease.Info, decoder.Metadata.DurationSeconds, await ReadTimestampsAsync(lease, cancellationToken).ConfigureAwait(false), fromCache: true);
+                // A cache hit decodes nothing, and once this process knows the source's duration it does not even probe it.
+                double duration = _durations.TryGetValue(command.Source.Sha256, out double known)
+                    ? known
+                    : Remember(command.Source.Sha256, await VideoDecoder.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false)).Metadata.DurationSeconds;
+                return Prepared(command, key, lease.Info, duration, await ReadTimestampsAsync(lease, cancellationToken).ConfigureAwait(false), fromCache: true);
             }
         }
+
+        VideoDecoder decoder = Remember(command.Source.Sha256, await VideoDecoder.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false));
 
         SamplePlan plan = PlanFor(decoder.Metadata, command.Sampling);
         var frames = new List<VideoFrame>(plan.Count);
