@@ -184,6 +184,37 @@ public sealed class When_the_answer_stage_streams_progresses_and_is_cancelled(Bu
     }
 
     [Fact]
+    public async Task A_cancellation_during_the_decode_loop_stops_prepare_and_ends_Cancelled()
+    {
+        string longVideo = media.Make("bus-long.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-t", "120", "-c:v", "libx264", "-pix_fmt", "yuv420p");
+        await using BusTestBed bed = await BusTestBed.StartAsync(configure: o => o.CancellationPollInterval = TimeSpan.FromMinutes(5));
+        JobId job = await bed.NewJobAsync();
+        JobCanceller canceller = bed.Services.GetRequiredService<JobCanceller>();
+        var cancelled = new TaskCompletionSource<Stopwatch>(TaskCreationOptions.RunContinuationsAsynchronously);
+        bed.Services.GetRequiredService<JobEvents>().Progressed += p =>
+        {
+            if (p.JobId == job && p.Stage == JobStage.Prepare && p.Done == 1)
+            {
+                _ = Task.Run(async () =>
+                {
+                    var watch = Stopwatch.StartNew();
+                    await canceller.CancelAsync(job, CancellationToken.None);
+                    cancelled.TrySetResult(watch);
+                });
+            }
+        };
+
+        AnswerQuestion question = BusTestBed.Question(job, longVideo) with { Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = 3000 } };
+        Assert.IsType<JobCancelled>(await bed.AskAsync(question));
+        Stopwatch sinceCancel = await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(sinceCancel.Elapsed < TimeSpan.FromSeconds(10), $"took {sinceCancel.Elapsed}");
+        await WaitUntilAsync(() => bed.Services.GetRequiredService<JobCancellations>().RunningCount(job) == 0);
+        Assert.False(await bed.Harness.Sent.Any<VideoPrepared>(x => x.Context.Message.JobId == job));    // the decode loop never finished
+        Assert.False(await bed.Harness.Consumed.Any<EncodeVideo>(x => x.Context.Message.JobId == job));
+        Assert.Equal(JobState.Cancelled, (await bed.Store.GetAsync(job, default)).State);
+    }
+
+    [Fact]
     public async Task The_vision_tower_stops_between_frame_chunks_when_cancelled()
     {
         await using BusTestBed bed = await BusTestBed.StartAsync();
