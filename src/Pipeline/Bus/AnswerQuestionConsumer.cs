@@ -52,7 +52,7 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
 
             stage = JobStage.Answer;
             await AdvanceAsync(command.JobId, JobState.Answering, ct);
-            await Progress(context, command.JobId, JobStage.Answer, 0, 1);
+            await Progress(context, command.JobId, JobStage.Answer, 0, command.Generation.MaxNewTokens);   // then tokens / max new tokens from the stage
             AnswerGenerated answered = (await answer.GetResponse<AnswerGenerated>(new GenerateAnswer
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Question = command.Question, Model = command.Model,

@@ -186,6 +186,7 @@ internal static class JobRoutes
         {
             JobState? lastState = null;
             bool first = true;
+            bool sawRunning = false;   // a job that had ended before the stream opened streams no tokens: no wait for them
             while (!cancellationToken.IsCancellationRequested)
             {
                 JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
@@ -215,7 +216,8 @@ internal static class JobRoutes
                     }
                 }
 
-                if (job.State == JobState.Succeeded && !sequencer.Completed)
+                sawRunning |= !job.State.IsTerminal();
+                if (job.State == JobState.Succeeded && sawRunning && !sequencer.Completed)
                 {
                     // The last pieces may still be on their way: wait a little for the final one, then release what came.
                     using var grace = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
