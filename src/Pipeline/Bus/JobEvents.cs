@@ -15,7 +15,7 @@ public sealed class JobEvents
     /// <summary>Raised for every JobProgressed on the bus.</summary>
     public event Action<JobProgressed>? Progressed;
 
-    /// <summary>Completes with the job's AnswerGenerated or JobFaulted.</summary>
+    /// <summary>Completes with the job's ending event: AnswerGenerated, CaptionsGenerated, ImageAnalyzed, JobFaulted or JobCancelled.</summary>
     public async Task<object> WhenEndedAsync(JobId jobId, CancellationToken cancellationToken)
     {
         try
@@ -37,7 +37,8 @@ public sealed class JobEvents
 }
 
 /// <summary>Forwards job events from the bus to <see cref="JobEvents"/>.</summary>
-public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgressed>, IConsumer<AnswerGenerated>, IConsumer<JobFaulted>
+public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgressed>, IConsumer<AnswerGenerated>, IConsumer<JobFaulted>,
+    IConsumer<CaptionsGenerated>, IConsumer<ImageAnalyzed>, IConsumer<JobCancelled>
 {
     public Task Consume(ConsumeContext<JobProgressed> context)
     {
@@ -52,6 +53,24 @@ public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgresse
     }
 
     public Task Consume(ConsumeContext<JobFaulted> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<CaptionsGenerated> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<ImageAnalyzed> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<JobCancelled> context)
     {
         events.OnEnded(context.Message.JobId, context.Message);
         return Task.CompletedTask;

@@ -41,6 +41,7 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton<FramePreparer>();
         services.AddSingleton<VideoTokenEncoder>();
         services.AddSingleton<AnswerGenerator>();
+        services.AddVideoLongCaptionAndAnalysisServices();
         return services;
     }
 
@@ -56,5 +57,6 @@ public static class PipelineServiceCollectionExtensions
         bus.AddRequestClient<Contracts.PrepareVideo>();
         bus.AddRequestClient<Contracts.EncodeVideo>();
         bus.AddRequestClient<Contracts.GenerateAnswer>();
+        bus.AddVideoLongCaptionAndAnalysisConsumers();
     }
 }

@@ -85,6 +85,11 @@ internal static class AskCommand
                     throw new VideoLongException($"{faulted.Stage} failed: {faulted.ErrorMessage}");
                 }
 
+                if (ending is JobCancelled)
+                {
+                    throw new VideoLongException($"Job {jobId.Value} was cancelled.");
+                }
+
                 await WriteAsync(cli, store, jobId, parse.GetValue(json), cancellationToken).ConfigureAwait(false);
             }
             finally
