@@ -69,7 +69,7 @@ public sealed class RegionAnalyzer(ModelRegistry models)
 
         if (grid.Count > command.MaxRegions)
         {
-            throw new VideoLongException($"The grid has {grid.Count} regions ({grid.Rows}×{grid.Columns} of {command.RegionSize} px over {image.Width}×{image.Height}), more than the maximum {command.MaxRegions}; use a larger region size or raise the maximum of regions.");
+            throw new VideoLongException($"The grid has {grid.Count} regions ({grid.Rows}×{grid.Columns} of {command.RegionSize} px over {image.Width}×{image.Height}), more than the maximum {command.MaxRegions}; use a larger region size or raise the maximum of regions (--max-regions, maxRegions).");
         }
 
         return grid;

@@ -31,6 +31,8 @@ internal sealed class BusTestBed : IAsyncDisposable
 
     public IJobStore Store { get; }
 
+    public IServiceProvider Services => _services;
+
     /// <summary>A test bed on <paramref name="data"/> (a fresh folder when null; the same folder shares the job store and the cache).</summary>
     public static async Task<BusTestBed> StartAsync(string? data = null)
     {

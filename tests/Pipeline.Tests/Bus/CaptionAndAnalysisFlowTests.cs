@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using VideoLong.Contracts;
 using VideoLong.Ingest.Tests.Images;
 using VideoLong.Pipeline.Bus;
@@ -78,6 +79,47 @@ public sealed class When_a_video_is_captioned_through_the_in_process_bus(BusVide
         Assert.IsType<JobCancelled>(await bed.RunAsync(Captions(cancelled, media.Video, 1), cancelled));
         Assert.Equal(JobState.Cancelled, (await bed.Store.GetAsync(cancelled, default)).State);
         Assert.False(await bed.Harness.Published.Any<CaptionsGenerated>(x => x.Context.Message.JobId == cancelled));
+    }
+
+    [Fact]
+    public async Task With_the_hico_merge_a_segment_takes_the_whole_clips_of_its_frames()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        CaptionVideo command = Captions(job, media.Video, 1) with
+        {
+            Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = 8 },
+            Compression = new CompressionSettings { TokensPerFrame = 4 },
+        };
+        CaptionsGenerated generated = Assert.IsType<CaptionsGenerated>(await bed.RunAsync(command, job));
+        Assert.Equal([4, 4], generated.Segments.Select(s => s.FrameCount));
+        VideoCaptions captions = JsonSerializer.Deserialize<VideoCaptions>((await bed.Store.GetAsync(job, default)).ResultJson!, Json)!;
+        Assert.Equal((8 * 4) + 1, captions.VisualTokens);
+    }
+
+    [Fact]
+    public async Task A_cancel_during_captioning_stops_between_segments()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        JobEvents events = bed.Services.GetRequiredService<JobEvents>();
+        void CancelAfterFirst(JobProgressed p)
+        {
+            if (p.JobId == job && p.Stage == JobStage.Answer && p.Done == 1)
+            {
+                bed.Store.RequestCancellationAsync(job, default).GetAwaiter().GetResult();
+            }
+        }
+
+        events.Progressed += CancelAfterFirst;
+        CaptionVideo command = Captions(job, media.Video, 0.1) with { Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = 20 } };
+        Assert.IsType<JobCancelled>(await bed.RunAsync(command, job));
+        events.Progressed -= CancelAfterFirst;
+        JobRecord record = await bed.Store.GetAsync(job, default);
+        Assert.Equal(JobState.Cancelled, record.State);
+        Assert.Null(record.ResultJson);
+        Assert.True(record.Progress!.Done < record.Progress.Total, $"{record.Progress.Done} of {record.Progress.Total} segments ran");
+        Assert.False(await bed.Harness.Published.Any<CaptionsGenerated>(x => x.Context.Message.JobId == job));
     }
 
     [Fact]
