@@ -123,6 +123,22 @@ public sealed class When_a_video_is_captioned_through_the_in_process_bus(BusVide
     }
 
     [Fact]
+    public async Task A_redelivered_caption_command_after_success_neither_reruns_nor_duplicates_the_result()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        CaptionVideo command = Captions(job, media.Video, 1);
+        Assert.IsType<CaptionsGenerated>(await bed.RunAsync(command, job));
+        string? result = (await bed.Store.GetAsync(job, default)).ResultJson;
+        await bed.Harness.Bus.Publish(command);
+        await bed.Harness.InactivityTask;
+        Assert.Equal(2, bed.Harness.Consumed.Select<CaptionVideo>(x => x.Context.Message.JobId == job).Count());
+        Assert.Single(bed.Harness.Published.Select<CaptionsGenerated>(x => x.Context.Message.JobId == job));
+        Assert.Single(bed.Harness.Consumed.Select<GenerateCaptions>(x => x.Context.Message.JobId == job));
+        Assert.Equal(result, (await bed.Store.GetAsync(job, default)).ResultJson);
+    }
+
+    [Fact]
     public void Segments_are_cut_from_the_duration_with_a_shorter_last_one()
     {
         Assert.Equal([(0, 10), (10, 20), (20, 25.5)], CaptionGenerator.Segments(25.5, 10, 100));
@@ -208,6 +224,44 @@ public sealed class When_a_large_image_is_analysed_through_the_in_process_bus(Ge
         ImageAnalyzed analyzed = Assert.IsType<ImageAnalyzed>(await bed.RunAsync(command, job));
         Assert.Equal([new PixelBox { X = 0, Y = 0, Width = 64, Height = 64 }, new PixelBox { X = 32, Y = 0, Width = 64, Height = 64 }], analyzed.Regions.Select(r => r.Box));
         Assert.All(analyzed.Regions, r => Assert.Null(r.Bounds));
+    }
+
+    [Fact]
+    public async Task A_cancel_during_the_analysis_stops_between_regions()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        JobEvents events = bed.Services.GetRequiredService<JobEvents>();
+        void CancelAfterFirst(JobProgressed p)
+        {
+            if (p.JobId == job && p.Done == 1)
+            {
+                bed.Store.RequestCancellationAsync(job, default).GetAwaiter().GetResult();
+            }
+        }
+
+        events.Progressed += CancelAfterFirst;
+        Assert.IsType<JobCancelled>(await bed.RunAsync(Analysis(job, media.GeoTiff) with { RegionSize = 32, ChunkSize = 32, MaxRegions = 100 }, job));   // 70 regions
+        events.Progressed -= CancelAfterFirst;
+        JobRecord record = await bed.Store.GetAsync(job, default);
+        Assert.Equal(JobState.Cancelled, record.State);
+        Assert.True(record.Progress!.Done < record.Progress.Total, $"{record.Progress.Done} of {record.Progress.Total} regions ran");
+        Assert.False(await bed.Harness.Published.Any<ImageAnalyzed>(x => x.Context.Message.JobId == job));
+    }
+
+    [Fact]
+    public async Task A_redelivered_analysis_after_success_neither_reruns_nor_duplicates_the_result()
+    {
+        await using BusTestBed bed = await BusTestBed.StartAsync();
+        JobId job = await bed.NewJobAsync();
+        AnalyzeImage command = Analysis(job, media.GeoTiff) with { RegionSize = 128, ChunkSize = 128 };
+        Assert.IsType<ImageAnalyzed>(await bed.RunAsync(command, job));
+        string? result = (await bed.Store.GetAsync(job, default)).ResultJson;
+        await bed.Harness.Bus.Publish(command);
+        await bed.Harness.InactivityTask;
+        Assert.Equal(2, bed.Harness.Consumed.Select<AnalyzeImage>(x => x.Context.Message.JobId == job).Count());
+        Assert.Single(bed.Harness.Published.Select<ImageAnalyzed>(x => x.Context.Message.JobId == job));
+        Assert.Equal(result, (await bed.Store.GetAsync(job, default)).ResultJson);
     }
 
     [Theory]
