@@ -18,7 +18,7 @@ public sealed class JobEvents
     /// <summary>Raised for every AnswerTokensGenerated on the bus (in arrival order; <see cref="AnswerTokenSequencer"/> restores the order).</summary>
     public event Action<AnswerTokensGenerated>? TokensGenerated;
 
-    /// <summary>Completes with the job's AnswerGenerated, JobFaulted or JobCancelled.</summary>
+    /// <summary>Completes with the job's ending event: AnswerGenerated, CaptionsGenerated, ImageAnalyzed, JobFaulted or JobCancelled.</summary>
     public async Task<object> WhenEndedAsync(JobId jobId, CancellationToken cancellationToken)
     {
         try
@@ -43,17 +43,11 @@ public sealed class JobEvents
 
 /// <summary>Forwards job events from the bus to <see cref="JobEvents"/>.</summary>
 public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgressed>, IConsumer<AnswerGenerated>, IConsumer<JobFaulted>,
-    IConsumer<AnswerTokensGenerated>, IConsumer<JobCancelled>
+    IConsumer<AnswerTokensGenerated>, IConsumer<CaptionsGenerated>, IConsumer<ImageAnalyzed>, IConsumer<JobCancelled>
 {
     public Task Consume(ConsumeContext<AnswerTokensGenerated> context)
     {
         events.OnTokensGenerated(context.Message);
-        return Task.CompletedTask;
-    }
-
-    public Task Consume(ConsumeContext<JobCancelled> context)
-    {
-        events.OnEnded(context.Message.JobId, context.Message);
         return Task.CompletedTask;
     }
 
@@ -70,6 +64,24 @@ public sealed class JobEventsConsumer(JobEvents events) : IConsumer<JobProgresse
     }
 
     public Task Consume(ConsumeContext<JobFaulted> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<CaptionsGenerated> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<ImageAnalyzed> context)
+    {
+        events.OnEnded(context.Message.JobId, context.Message);
+        return Task.CompletedTask;
+    }
+
+    public Task Consume(ConsumeContext<JobCancelled> context)
     {
         events.OnEnded(context.Message.JobId, context.Message);
         return Task.CompletedTask;

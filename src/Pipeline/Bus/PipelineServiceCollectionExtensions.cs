@@ -44,6 +44,7 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton<JobCancellations>();
         services.AddSingleton<JobCanceller>();
         services.AddLogging();
+        services.AddVideoLongCaptionAndAnalysisServices();
         return services;
     }
 
@@ -60,5 +61,6 @@ public static class PipelineServiceCollectionExtensions
         bus.AddRequestClient<Contracts.PrepareVideo>();
         bus.AddRequestClient<Contracts.EncodeVideo>();
         bus.AddRequestClient<Contracts.GenerateAnswer>();
+        bus.AddVideoLongCaptionAndAnalysisConsumers();
     }
 }

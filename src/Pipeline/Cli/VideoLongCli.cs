@@ -26,6 +26,9 @@ public static class VideoLongCli
             ChatCommand.Create(context),
             AskCommand.Create(context),
             ServeCommand.Create(context),
+            CaptionCommand.Create(context),
+            AnalyzeCommand.Create(context),
+            JobsCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);

@@ -26,6 +26,12 @@ public sealed record AnalyzeImage
 
     public RegionOrder Order { get; init; } = RegionOrder.Raster;
 
+    /// <summary>Regions at the right and bottom edges: padded, shifted inward, or dropped.</summary>
+    public RegionEdge Edge { get; init; } = RegionEdge.Pad;
+
+    /// <summary>Most regions the grid may hold; a larger grid faults the job before any region is read.</summary>
+    public int MaxRegions { get; init; } = 64;
+
     public required string Model { get; init; }
 
     public GenerationSettings Generation { get; init; } = new();

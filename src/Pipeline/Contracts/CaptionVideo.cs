@@ -16,6 +16,9 @@ public sealed record CaptionVideo
     /// <summary>Length of each captioned segment, in seconds.</summary>
     public required double SegmentSeconds { get; init; }
 
+    /// <summary>Most segments the video may be cut into (duration / SegmentSeconds, rounded up); more faults the job.</summary>
+    public int MaxSegments { get; init; } = 1000;
+
     public SamplingSettings Sampling { get; init; } = new();
 
     public required string Model { get; init; }

@@ -314,7 +314,8 @@ public sealed record JobView
 
     public JobProgress? Progress { get; init; }
 
-    public VideoAnswer? Result { get; init; }
+    /// <summary>The job's result by kind: an answer (AnswerQuestion), captions (CaptionVideo) or per-region results (AnalyzeImage).</summary>
+    public object? Result { get; init; }
 
     public JobError? Error { get; init; }
 
@@ -328,7 +329,7 @@ public sealed record JobView
     {
         Id = job.Id.Value, Kind = job.Kind, State = job.State, Progress = job.Progress, Error = job.Error, CancellationRequested = job.CancellationRequested,
         CreatedAt = job.CreatedAt, UpdatedAt = job.UpdatedAt,
-        Result = job.ResultJson is { } result && job.Kind == nameof(AnswerQuestion) ? JsonSerializer.Deserialize<VideoAnswer>(result, ApiJson.Options) : null,
+        Result = JobResults.Parse(job),
     };
 }
 

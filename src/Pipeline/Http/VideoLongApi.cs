@@ -29,6 +29,7 @@ public static class VideoLongApi
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(new AllowedRoots(options.AllowedRoots));
         builder.Services.AddSingleton<VideoCatalog>();
+        builder.Services.AddSingleton<ImageCatalog>();
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(json => ApiJson.Configure(json.SerializerOptions));
         builder.Services.AddOpenApi();
@@ -46,6 +47,8 @@ public static class VideoLongApi
         app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).WithName("Health").WithTags("Service");
         app.MapVideoRoutes();
         app.MapJobRoutes();
+        app.MapImageRoutes();
+        app.MapCaptionAndAnalysisRoutes();
         return app;
     }
 }

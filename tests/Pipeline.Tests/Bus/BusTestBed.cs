@@ -59,6 +59,15 @@ internal sealed class BusTestBed : IAsyncDisposable
         return await ended.WaitAsync(TimeSpan.FromMinutes(2));
     }
 
+    /// <summary>Publishes any job command and waits for the job's ending event (answer, captions, analysis, fault or cancel).</summary>
+    public async Task<object> RunAsync<T>(T command, JobId jobId)
+        where T : class
+    {
+        Task<object> ended = _services.GetRequiredService<JobEvents>().WhenEndedAsync(jobId, CancellationToken.None);
+        await Harness.Bus.Publish(command);
+        return await ended.WaitAsync(TimeSpan.FromMinutes(2));
+    }
+
     public Task<JobId> NewJobAsync() => Store.CreateAsync(nameof(AnswerQuestion), "{}", "tests", CancellationToken.None);
 
     public async Task<TResponse> RequestAsync<TRequest, TResponse>(TRequest request, Guid? messageId = null)
