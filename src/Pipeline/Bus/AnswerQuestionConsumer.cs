@@ -11,6 +11,7 @@ namespace VideoLong.Pipeline.Bus;
 /// publishes AnswerGenerated or JobFaulted. A redelivered command for an ended job does nothing; the stages' own step
 /// ledger keeps a re-run from repeating finished stages.
 /// </summary>
+[PipelineRole(PipelineRoles.Orchestrate)]
 public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models, PipelineOptions options,
     IRequestClient<PrepareVideo> prepare, IRequestClient<EncodeVideo> encode, IRequestClient<GenerateAnswer> answer) : IConsumer<AnswerQuestion>
 {
@@ -32,26 +33,26 @@ public sealed class AnswerQuestionConsumer(IJobStore store, ModelRegistry models
             RequestTimeout timeout = RequestTimeout.After(ms: (int)Math.Min(int.MaxValue, options.StageTimeout.TotalMilliseconds));
             await AdvanceAsync(command.JobId, JobState.Preparing, ct);
             ArtifactRef source = command.Source ?? await ArtifactRefs.ForFileAsync(command.SourcePath ?? throw new VideoLongException("AnswerQuestion needs Source or SourcePath."), ct);
-            VideoPrepared prepared = (await prepare.GetResponse<VideoPrepared>(new PrepareVideo
+            VideoPrepared prepared = (await prepare.GetStageResponse<PrepareVideo, VideoPrepared>(new PrepareVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Source = source, Sampling = command.Sampling, FrameSize = models.TowerSize(command.Model),
-            }, ct, timeout)).Message;
+            }, timeout, options.StageRetries, ct)).Message;
 
             stage = JobStage.Encode;
             await AdvanceAsync(command.JobId, JobState.Encoding, ct);
-            VideoEncoded encoded = (await encode.GetResponse<VideoEncoded>(new EncodeVideo
+            VideoEncoded encoded = (await encode.GetStageResponse<EncodeVideo, VideoEncoded>(new EncodeVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = command.Model, Compression = command.Compression,
-            }, ct, timeout)).Message;
+            }, timeout, options.StageRetries, ct)).Message;
 
             stage = JobStage.Answer;
             await AdvanceAsync(command.JobId, JobState.Answering, ct);
             await Progress(context, command.JobId, JobStage.Answer, 0, 1);
-            AnswerGenerated answered = (await answer.GetResponse<AnswerGenerated>(new GenerateAnswer
+            AnswerGenerated answered = (await answer.GetStageResponse<GenerateAnswer, AnswerGenerated>(new GenerateAnswer
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Question = command.Question, Model = command.Model,
                 Compression = command.Compression, Generation = command.Generation, FrameTimestamps = prepared.FrameTimestamps, DurationSeconds = prepared.DurationSeconds,
-            }, ct, timeout)).Message;
+            }, timeout, options.StageRetries, ct)).Message;
 
             var result = new VideoAnswer
             {

@@ -4,6 +4,7 @@ using VideoLong.Contracts;
 namespace VideoLong.Pipeline.Bus;
 
 /// <summary>EncodeVideo → vision tower and projector (skipped when the tokens are cached) → VideoEncoded, once per job.</summary>
+[PipelineRole(PipelineRoles.Encode)]
 public sealed class EncodeVideoConsumer(VideoTokenEncoder encoder, IdempotentStep step) : IConsumer<EncodeVideo>
 {
     public async Task Consume(ConsumeContext<EncodeVideo> context)

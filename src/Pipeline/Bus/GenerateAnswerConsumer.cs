@@ -4,6 +4,7 @@ using VideoLong.Contracts;
 namespace VideoLong.Pipeline.Bus;
 
 /// <summary>GenerateAnswer → the language model over the cached visual tokens → AnswerGenerated, once per job.</summary>
+[PipelineRole(PipelineRoles.Answer)]
 public sealed class GenerateAnswerConsumer(AnswerGenerator generator, IdempotentStep step) : IConsumer<GenerateAnswer>
 {
     public async Task Consume(ConsumeContext<GenerateAnswer> context)

@@ -5,6 +5,7 @@ using VideoLong.Pipeline.Jobs;
 namespace VideoLong.Pipeline.Bus;
 
 /// <summary>PrepareVideo → probe, sample and decode (or reuse cached frames) → VideoPrepared, once per job.</summary>
+[PipelineRole(PipelineRoles.Prepare)]
 public sealed class PrepareVideoConsumer(FramePreparer preparer, IdempotentStep step, IJobStore store) : IConsumer<PrepareVideo>
 {
     public async Task Consume(ConsumeContext<PrepareVideo> context)
