@@ -64,8 +64,9 @@ public sealed record PipelineTransport
             throw new VideoLongException($"Invalid transport '{Redact(text)}': it needs a host and takes no query or fragment; {Accepted}.");
         }
 
-        string path = Uri.UnescapeDataString(uri.AbsolutePath.Trim('/'));
-        if (path.Contains('/', StringComparison.Ordinal))
+        string escapedPath = uri.AbsolutePath.Trim('/');
+        string path = Uri.UnescapeDataString(escapedPath);
+        if (escapedPath.Contains('/', StringComparison.Ordinal))
         {
             throw new VideoLongException($"Invalid transport '{Redact(text)}': the virtual host is one path segment (use %2F for a '/' inside it); {Accepted}.");
         }
