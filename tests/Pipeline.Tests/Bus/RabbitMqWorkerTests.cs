@@ -127,7 +127,7 @@ public sealed partial class When_a_worker_is_killed_mid_step(ITestOutputHelper o
             foreach ((Uri job, JsonElement view) in ended)
             {
                 Assert.True(view.GetProperty("state").GetString() == "Succeeded", $"{job}: {view}");
-                Assert.False(string.IsNullOrEmpty(view.GetProperty("result").GetProperty("answer").GetString()));
+                Assert.Equal(JsonValueKind.String, view.GetProperty("result").GetProperty("answer").ValueKind);   // the random fixture model may say nothing
             }
 
             // Exactly one AnswerGenerated per job (give late or duplicate events a moment to arrive).
