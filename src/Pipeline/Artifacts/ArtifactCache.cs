@@ -18,8 +18,8 @@ namespace VideoLong.Pipeline.Artifacts;
 /// leases are held; it catches up when they are released). On open the index is rebuilt from the folder and leftovers of interrupted writes are deleted.</para>
 /// <para>Safe for concurrent use by many tasks of one process. Several processes (serve and workers on one machine) may
 /// share a folder for writing and reading: puts are atomic renames, a process adopts artifacts others published, and
-/// opening the cache cleans up only leftovers of processes that are gone (staging folders name their process). Eviction
-/// by one process does not know another's leases, so give shared folders a size limit with headroom.</para>
+/// opening the cache cleans up only leftovers of processes that are gone (staging folders name their process). A lease holds a shared file lock on the data, and
+/// eviction skips artifacts another process holds that way.</para>
 /// </remarks>
 public sealed class ArtifactCache
 {
@@ -168,24 +168,72 @@ public sealed class ArtifactCache
         }
 
         string? damage;
+        FileStream? pin = null;
         try
         {
+            pin = await PinAsync(entry, cancellationToken);
             damage = await VerifyAsync(entry, cancellationToken);
         }
         catch
         {
+            pin?.Dispose();
             Release(entry);
             throw;
         }
 
         if (damage is not null)
         {
+            pin?.Dispose();
             Condemn(entry, damage);
             return null;
         }
 
         ArtifactInfo info = Touch(entry);
-        return new ArtifactLease(key, info, Path.Combine(entry.Folder, DataFile), () => Release(entry));
+        return new ArtifactLease(key, info, Path.Combine(entry.Folder, DataFile), () =>
+        {
+            pin?.Dispose();
+            Release(entry);
+        });
+    }
+
+    // Leases across processes: a lease keeps the data file open with a shared lock (.NET takes flock LOCK_SH for
+    // FileShare.Read on Unix), and eviction skips an artifact whose file it cannot open exclusively. An eviction probe
+    // holds its exclusive lock for microseconds, so a reader that meets one tries again.
+    private static async Task<FileStream?> PinAsync(Entry entry, CancellationToken cancellationToken)
+    {
+        string data = Path.Combine(entry.Folder, DataFile);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(data, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1, FileOptions.None);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null;                                            // VerifyAsync reports the missing file
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+        }
+    }
+
+    private static bool IsLeasedByAnotherProcess(Entry entry)
+    {
+        try
+        {
+            using var probe = new FileStream(Path.Combine(entry.Folder, DataFile), FileMode.Open, FileAccess.Read, FileShare.None, 1, FileOptions.None);
+            return false;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 
     /// <summary>Whether <paramref name="key"/> is stored (without checking its content or refreshing its last use).</summary>
@@ -240,6 +288,11 @@ public sealed class ArtifactCache
                     if (_totalBytes <= _options.MaxTotalBytes)
                     {
                         break;
+                    }
+
+                    if (IsLeasedByAnotherProcess(entry))
+                    {
+                        continue;
                     }
 
                     trash.Add(DoomLocked(entry));

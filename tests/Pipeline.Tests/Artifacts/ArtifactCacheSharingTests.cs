@@ -45,3 +45,35 @@ public sealed class When_processes_share_a_cache_folder : IDisposable
         }
     }
 }
+
+/// <summary>Eviction by one process must not delete an artifact another process is reading.</summary>
+public sealed class When_another_process_holds_a_lease : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public async Task Eviction_skips_it_until_the_lease_is_released()
+    {
+        // Two caches on one folder stand for two processes: each has its own index and lease counts (flock locks
+        // belong to open files, so they conflict between the two here as between processes).
+        ArtifactCache reader = await ArtifactCache.OpenAsync(_folder.Path);
+        await reader.PutAsync(Keys.Of("read"), "test", new MemoryStream(new byte[600]), CancellationToken.None);
+        await reader.PutAsync(Keys.Of("idle"), "test", new MemoryStream(new byte[600]), CancellationToken.None);
+        ArtifactLease lease = (await reader.TryGetAsync(Keys.Of("read"), CancellationToken.None))!;
+
+        ArtifactCache evictor = await ArtifactCache.OpenAsync(_folder.Path, new ArtifactCacheOptions { MaxTotalBytes = 100 });
+
+        Assert.False(await evictor.ContainsAsync(Keys.Of("idle"), CancellationToken.None));
+        Assert.True(await evictor.ContainsAsync(Keys.Of("read"), CancellationToken.None));
+        await using (FileStream stream = lease.OpenRead())
+        {
+            Assert.Equal(600, stream.Length);
+        }
+
+        await lease.DisposeAsync();
+        Assert.Equal(1, await evictor.EvictAsync(CancellationToken.None));
+        Assert.False(await evictor.ContainsAsync(Keys.Of("read"), CancellationToken.None));
+    }
+}
