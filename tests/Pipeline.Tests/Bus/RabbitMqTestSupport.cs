@@ -165,6 +165,21 @@ internal sealed class VideoLongProcess : IDisposable
         }
     }
 
+    /// <summary>SIGTERM: the graceful stop of Ctrl+C or a service manager.</summary>
+    public void Terminate()
+    {
+        using Process kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
+    /// <summary>Waits for the process to exit and returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var deadline = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(deadline.Token);
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL: no chance to finish, abandon or acknowledge anything.</summary>
     public void KillHard() => _process.Kill(entireProcessTree: true);
 

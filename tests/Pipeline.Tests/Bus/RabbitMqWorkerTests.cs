@@ -191,6 +191,87 @@ public sealed partial class When_a_worker_is_killed_mid_step(ITestOutputHelper o
     private static partial Regex AddressLine();
 }
 
+/// <summary>SIGTERM stops a worker gracefully: a step it cannot finish in time is given back and its message requeued.</summary>
+[Trait("Category", "RabbitMQ")]
+public sealed partial class When_a_worker_is_stopped_with_sigterm(ITestOutputHelper output)
+{
+    [SkippableFact]
+    public async Task It_exits_cleanly_and_another_worker_runs_the_step_at_once()
+    {
+        await TestBroker.RequireAsync();
+        string prefix = TestBroker.NewPrefix("term");
+        using var media = new TempMedia();
+        string data = media.PathOf("data");
+        string video = media.Make("clip.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "6", "-c:v", "libx264", "-pix_fmt", "yuv420p");
+        string transport = TestBroker.Transport.ToString();
+
+        // A lease far longer than the test: only a step that was given back can be taken over in time.
+        string[] workerArgs = ["worker", "--role", "all", "--transport", transport, "--data", data, "--tokenizer", Fixtures.Dir("tokenizer"), "--queue-prefix", prefix,
+            "--step-lease", "600", "--stop-timeout", "0"];
+        var processes = new List<VideoLongProcess>();
+        IBusControl publisher = MassTransit.Bus.Factory.CreateUsingRabbitMq(cfg =>
+        {
+            PipelineTransport broker = TestBroker.Transport;
+            cfg.Host(broker.Host!, (ushort)broker.Port, broker.VirtualHost, h =>
+            {
+                h.Username(broker.User);
+                h.Password(broker.Password);
+            });
+            cfg.MessageTopology.SetEntityNameFormatter(new PrefixEntityNameFormatter(cfg.MessageTopology.EntityNameFormatter, prefix + "."));
+        });
+        try
+        {
+            VideoLongProcess first = VideoLongProcess.Start("worker A", workerArgs);
+            processes.Add(first);
+            await first.WaitForLineAsync("videolong: worker all", TimeSpan.FromSeconds(90));
+            using SqliteJobStore store = await SqliteJobStore.OpenAsync(Path.Combine(data, "jobs.db"), null, CancellationToken.None);
+            JobId jobId = await store.CreateAsync(nameof(AnswerQuestion), "{}", "tests", CancellationToken.None);
+            using (var start = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
+            {
+                await publisher.StartAsync(start.Token);
+            }
+
+            await publisher.Publish(BusTestBed.Question(jobId, video) with { Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = 8 } });
+            await first.WaitForLineAsync($"Step Prepare of job {jobId.Value} begun", TimeSpan.FromSeconds(60));
+            first.Terminate();
+            await first.WaitForLineAsync("videolong: worker stopped", TimeSpan.FromSeconds(30));
+            Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.DoesNotContain(first.Lines, l => l.Contains($"Step Prepare of job {jobId.Value} completed", StringComparison.Ordinal));
+
+            VideoLongProcess second = VideoLongProcess.Start("worker B", workerArgs);
+            processes.Add(second);
+            await second.WaitForLineAsync($"Step Answer of job {jobId.Value} completed", TimeSpan.FromSeconds(90));
+            for (int i = 0; i < 100 && (await store.GetAsync(jobId, CancellationToken.None)).State != JobState.Succeeded; i++)
+            {
+                await Task.Delay(100);
+            }
+
+            Assert.Equal(JobState.Succeeded, (await store.GetAsync(jobId, CancellationToken.None)).State);
+            StepRecord prepare = (await store.GetStepsAsync(jobId, CancellationToken.None)).Single(s => s.Stage == JobStage.Prepare);
+            Assert.True(prepare is { Completed: true, Attempts: 2 }, $"prepare: {prepare}");
+        }
+        catch
+        {
+            foreach (VideoLongProcess process in processes)
+            {
+                output.WriteLine($"---- {process.Name} ----\n{string.Join('\n', process.Lines.TakeLast(40))}");
+            }
+
+            throw;
+        }
+        finally
+        {
+            foreach (VideoLongProcess process in processes)
+            {
+                process.Dispose();
+            }
+
+            await publisher.StopAsync(CancellationToken.None);
+            await TestBroker.DeleteQueuesAsync(prefix);
+        }
+    }
+}
+
 /// <summary>A message that can never succeed ends in the stage queue's <c>_error</c> queue on RabbitMQ, not in a loop.</summary>
 [Trait("Category", "RabbitMQ")]
 public sealed class When_a_stage_message_is_poison : IClassFixture<BusVideos>
