@@ -38,7 +38,7 @@ case "${1:-}" in
     stop)
         require
         if answers; then
-            rabbitmqctl -n "$node" -q shutdown
+            rabbitmqctl -n "$node" -q shutdown >/dev/null
         fi
         epmd -kill >/dev/null 2>&1 || true
         echo "rabbitmq.sh: broker stopped" >&2

@@ -77,6 +77,7 @@ internal static class BusBench
 
         async Task<JobId> NewJobAsync() => await store.CreateAsync(nameof(AnswerQuestion), "{}", "bench", CancellationToken.None);
 
+        JobId[] lastJobs = [];
         async Task<double> AskAsync(int count)
         {
             JobId[] ids = new JobId[count];
@@ -95,6 +96,7 @@ internal static class BusBench
                 throw new InvalidOperationException($"a job faulted in {fault.Stage}: {fault.ErrorMessage}");
             }
 
+            lastJobs = ids;
             return sw.Elapsed.TotalSeconds;
         }
 
@@ -104,6 +106,21 @@ internal static class BusBench
 
         double seconds = await AskAsync(jobs);
         Console.WriteLine($"[{transport}] {jobs} jobs at once: {seconds:0.00} s, {jobs / seconds:0.0} jobs/s");
+
+        // From the step ledger: how long each stage took inside its consumer, and how many ran at once at most.
+        var steps = new List<StepRecord>();
+        foreach (JobId id in lastJobs)
+        {
+            steps.AddRange(await store.GetStepsAsync(id, CancellationToken.None));
+        }
+
+        foreach (IGrouping<JobStage, StepRecord> stage in steps.GroupBy(s => s.Stage))
+        {
+            double[] ms = stage.Select(s => (s.CompletedAt!.Value - s.StartedAt).TotalMilliseconds).Order().ToArray();
+            int overlap = stage.Max(a => stage.Count(b => b.StartedAt <= a.StartedAt && b.CompletedAt > a.StartedAt));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{transport}]   {stage.Key,-8} in the consumer: median {ms[ms.Length / 2]:0.0} ms, at most {overlap} at once"));
+        }
 
         // Per stage, sequentially: the library call itself, then the same stage as a request through the bus.
         var prepareCommand = new PrepareVideo
