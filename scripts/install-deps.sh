@@ -3,6 +3,7 @@
 #   ffmpeg          decoding and probing (ffmpeg/ffprobe CLIs driven from C#)
 #   patchelf, g++, python3   the build's TorchSharp fix for Debian 12's libstdc++
 #   libvips-tools   the vips CLI, used only by samples/make-samples.sh (the library itself comes from NuGet)
+#   rabbitmq-server the broker of `videolong worker` and the RabbitMQ tests (started by scripts/rabbitmq.sh, not by apt)
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
@@ -10,6 +11,8 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missi
 command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# RabbitMQ transport and its kill test (DEPENDENCIES.md §3.8); apt does not start it: scripts/rabbitmq.sh start
+dpkg-query -W -f='${Status}' rabbitmq-server 2>/dev/null | grep -q "install ok installed" || missing+=(rabbitmq-server)
 if [ "${1:-}" = "--with-samples" ]; then
     command -v vips >/dev/null 2>&1 || missing+=(libvips-tools)
 fi

@@ -5,6 +5,14 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 bash scripts/install-deps.sh || exit 1
+# The RabbitMQ tests (Category=RabbitMQ) need a broker on 127.0.0.1:5672: start it unless one already answers, and
+# stop it afterwards only when this script started it.
+started_rabbitmq=0
+if ! bash scripts/rabbitmq.sh status 2>/dev/null; then
+    if bash scripts/rabbitmq.sh start; then started_rabbitmq=1; else echo "test.sh: RabbitMQ did not start; its tests will skip (or fail under CI=true)" >&2; fi
+fi
+stop_rabbitmq() { if [ "$started_rabbitmq" -eq 1 ]; then bash scripts/rabbitmq.sh stop || true; fi; }
+trap stop_rabbitmq EXIT
 results="artifacts/test-results"
 rm -rf "$results"
 dotnet build VideoLong.sln -c Release --nologo -v quiet || { echo "0 passed, 1 failed (build failed)"; exit 1; }

@@ -16,8 +16,10 @@ namespace VideoLong.Pipeline.Artifacts;
 /// removed and treated as absent. When the data exceed <see cref="ArtifactCacheOptions.MaxTotalBytes"/> the least recently
 /// used artifacts that are not leased are evicted (sparing the one just put, so the total may exceed the limit while
 /// leases are held; it catches up when they are released). On open the index is rebuilt from the folder and leftovers of interrupted writes are deleted.</para>
-/// <para>Safe for concurrent use by many tasks of one process. Several processes may share a folder for writing and
-/// reading; eviction by one process does not know the other's leases.</para>
+/// <para>Safe for concurrent use by many tasks of one process. Several processes (serve and workers on one machine) may
+/// share a folder for writing and reading: puts are atomic renames, a process adopts artifacts others published, and
+/// opening the cache cleans up only leftovers of processes that are gone (staging folders name their process). A lease holds a shared file lock on the data, and
+/// eviction skips artifacts another process holds that way.</para>
 /// </remarks>
 public sealed class ArtifactCache
 {
@@ -110,7 +112,7 @@ public sealed class ArtifactCache
         cancellationToken.ThrowIfCancellationRequested();
 
         Directory.CreateDirectory(_temp);
-        string staging = Path.Combine(_temp, $"{key.Hex}.{Guid.NewGuid():N}");
+        string staging = Path.Combine(_temp, $"{key.Hex}.{OwnerTag}.{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
         try
         {
@@ -166,24 +168,72 @@ public sealed class ArtifactCache
         }
 
         string? damage;
+        FileStream? pin = null;
         try
         {
+            pin = await PinAsync(entry, cancellationToken);
             damage = await VerifyAsync(entry, cancellationToken);
         }
         catch
         {
+            pin?.Dispose();
             Release(entry);
             throw;
         }
 
         if (damage is not null)
         {
+            pin?.Dispose();
             Condemn(entry, damage);
             return null;
         }
 
         ArtifactInfo info = Touch(entry);
-        return new ArtifactLease(key, info, Path.Combine(entry.Folder, DataFile), () => Release(entry));
+        return new ArtifactLease(key, info, Path.Combine(entry.Folder, DataFile), () =>
+        {
+            pin?.Dispose();
+            Release(entry);
+        });
+    }
+
+    // Leases across processes: a lease keeps the data file open with a shared lock (.NET takes flock LOCK_SH for
+    // FileShare.Read on Unix), and eviction skips an artifact whose file it cannot open exclusively. An eviction probe
+    // holds its exclusive lock for microseconds, so a reader that meets one tries again.
+    private static async Task<FileStream?> PinAsync(Entry entry, CancellationToken cancellationToken)
+    {
+        string data = Path.Combine(entry.Folder, DataFile);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return new FileStream(data, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1, FileOptions.None);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return null;                                            // VerifyAsync reports the missing file
+            }
+            catch (IOException) when (attempt < 20)
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+        }
+    }
+
+    private static bool IsLeasedByAnotherProcess(Entry entry)
+    {
+        try
+        {
+            using var probe = new FileStream(Path.Combine(entry.Folder, DataFile), FileMode.Open, FileAccess.Read, FileShare.None, 1, FileOptions.None);
+            return false;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
     }
 
     /// <summary>Whether <paramref name="key"/> is stored (without checking its content or refreshing its last use).</summary>
@@ -238,6 +288,11 @@ public sealed class ArtifactCache
                     if (_totalBytes <= _options.MaxTotalBytes)
                     {
                         break;
+                    }
+
+                    if (IsLeasedByAnotherProcess(entry))
+                    {
+                        continue;
                     }
 
                     trash.Add(DoomLocked(entry));
@@ -412,7 +467,7 @@ public sealed class ArtifactCache
         try
         {
             Directory.CreateDirectory(_temp);
-            string trash = Path.Combine(_temp, $"trash.{Guid.NewGuid():N}");
+            string trash = Path.Combine(_temp, $"trash.{OwnerTag}.{Guid.NewGuid():N}");
             Directory.Move(folder, trash);
             return trash;
         }
@@ -450,6 +505,36 @@ public sealed class ArtifactCache
         }
     }
 
+    // Staging and trash folders name the process that made them ("pPID"), so that a process opening a cache another
+    // live process is writing to leaves that process's work in tmp/ alone.
+    private static readonly string OwnerTag = $"p{Environment.ProcessId}";
+
+    private static bool IsOwnedByLiveProcess(string name)
+    {
+        foreach (string part in name.Split('.'))
+        {
+            if (part.Length > 1 && part[0] == 'p' && int.TryParse(part.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            {
+                if (pid == Environment.ProcessId)
+                {
+                    return true;
+                }
+
+                try
+                {
+                    using var process = System.Diagnostics.Process.GetProcessById(pid);
+                    return !process.HasExited;
+                }
+                catch (ArgumentException)
+                {
+                    return false;                                       // no such process
+                }
+            }
+        }
+
+        return false;                                                   // no owner recorded: an old leftover
+    }
+
     private void Rebuild()
     {
         Directory.CreateDirectory(_objects);
@@ -457,7 +542,10 @@ public sealed class ArtifactCache
         {
             foreach (FileSystemInfo leftover in new DirectoryInfo(_temp).EnumerateFileSystemInfos())
             {
-                DeleteQuietly(leftover.FullName);                       // interrupted writes and deletions
+                if (!IsOwnedByLiveProcess(leftover.Name))
+                {
+                    DeleteQuietly(leftover.FullName);                   // interrupted writes and deletions of processes that are gone
+                }
             }
         }
 

@@ -11,6 +11,7 @@ namespace VideoLong.Pipeline.Bus;
 /// between stages): Preparing checks the request and lays the grid; the regions run in Answering with progress per
 /// region and a stop between regions on cancellation; the result is stored and ImageAnalyzed published.
 /// </summary>
+[PipelineRole(PipelineRoles.Answer)]
 public sealed class AnalyzeImageConsumer(IJobStore store, RegionAnalyzer analyzer, IdempotentStep step) : IConsumer<AnalyzeImage>
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);

@@ -12,6 +12,7 @@ namespace VideoLong.Pipeline.Bus;
 /// publishes AnswerGenerated or JobFaulted. A redelivered command for an ended job does nothing; the stages' own step
 /// ledger keeps a re-run from repeating finished stages.
 /// </summary>
+[PipelineRole(PipelineRoles.Orchestrate)]
 public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistry models, PipelineOptions options,
     IRequestClient<PrepareVideo> prepare, IRequestClient<EncodeVideo> encode, IRequestClient<GenerateAnswer> answer, JobCancellations cancellations,
     ILogger<AnswerQuestionConsumer> logger) : IConsumer<AnswerQuestion>
@@ -38,26 +39,26 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
             await AdvanceAsync(command.JobId, JobState.Preparing, ct);
             CompressionOptions.Validate(command.Compression, models.TextLayers(command.Model));
             ArtifactRef source = command.Source ?? await ArtifactRefs.ForFileAsync(command.SourcePath ?? throw new VideoLongException("AnswerQuestion needs Source or SourcePath."), ct);
-            VideoPrepared prepared = (await prepare.GetResponse<VideoPrepared>(new PrepareVideo
+            VideoPrepared prepared = (await prepare.GetStageResponse<PrepareVideo, VideoPrepared>(new PrepareVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Source = source, Sampling = command.Sampling, FrameSize = models.TowerSize(command.Model),
-            }, watch.Token, timeout)).Message;
+            }, timeout, options.StageRetries, watch.Token)).Message;
 
             stage = JobStage.Encode;
             await AdvanceAsync(command.JobId, JobState.Encoding, ct);
-            VideoEncoded encoded = (await encode.GetResponse<VideoEncoded>(new EncodeVideo
+            VideoEncoded encoded = (await encode.GetStageResponse<EncodeVideo, VideoEncoded>(new EncodeVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = command.Model, Compression = command.Compression,
-            }, watch.Token, timeout)).Message;
+            }, timeout, options.StageRetries, watch.Token)).Message;
 
             stage = JobStage.Answer;
             await AdvanceAsync(command.JobId, JobState.Answering, ct);
             await Progress(context, command.JobId, JobStage.Answer, 0, command.Generation.MaxNewTokens);   // then tokens / max new tokens from the stage
-            AnswerGenerated answered = (await answer.GetResponse<AnswerGenerated>(new GenerateAnswer
+            AnswerGenerated answered = (await answer.GetStageResponse<GenerateAnswer, AnswerGenerated>(new GenerateAnswer
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Question = command.Question, Model = command.Model,
                 Compression = command.Compression, Generation = command.Generation, FrameTimestamps = prepared.FrameTimestamps, DurationSeconds = prepared.DurationSeconds,
-            }, watch.Token, timeout)).Message;
+            }, timeout, options.StageRetries, watch.Token)).Message;
 
             var result = new VideoAnswer
             {

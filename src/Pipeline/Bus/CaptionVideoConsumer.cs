@@ -10,6 +10,7 @@ namespace VideoLong.Pipeline.Bus;
 /// cache as questions (a video already encoded with the same settings is neither decoded nor encoded again), then
 /// GenerateCaptions; stores the segments, publishes CaptionsGenerated, or ends the job as Cancelled or Faulted.
 /// </summary>
+[PipelineRole(PipelineRoles.Orchestrate)]
 public sealed class CaptionVideoConsumer(IJobStore store, ModelRegistry models, PipelineOptions options,
     IRequestClient<PrepareVideo> prepare, IRequestClient<EncodeVideo> encode, IRequestClient<GenerateCaptions> captions) : IConsumer<CaptionVideo>
 {
@@ -30,29 +31,29 @@ public sealed class CaptionVideoConsumer(IJobStore store, ModelRegistry models, 
             RequestTimeout timeout = RequestTimeout.After(ms: (int)Math.Min(int.MaxValue, options.StageTimeout.TotalMilliseconds));
             await JobFlow.AdvanceAsync(store, command.JobId, JobState.Preparing, ct);
             ArtifactRef source = command.Source ?? await ArtifactRefs.ForFileAsync(command.SourcePath ?? throw new VideoLongException("CaptionVideo needs Source or SourcePath."), ct);
-            VideoPrepared prepared = (await prepare.GetResponse<VideoPrepared>(new PrepareVideo
+            VideoPrepared prepared = (await prepare.GetStageResponse<PrepareVideo, VideoPrepared>(new PrepareVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Source = source, Sampling = command.Sampling, FrameSize = models.TowerSize(command.Model),
-            }, ct, timeout)).Message;
+            }, timeout, options.StageRetries, ct)).Message;
 
             // Checked before the model work: the segment count follows from the duration.
             CaptionGenerator.Segments(prepared.DurationSeconds, command.SegmentSeconds, command.MaxSegments);
 
             stage = JobStage.Encode;
             await JobFlow.AdvanceAsync(store, command.JobId, JobState.Encoding, ct);
-            VideoEncoded encoded = (await encode.GetResponse<VideoEncoded>(new EncodeVideo
+            VideoEncoded encoded = (await encode.GetStageResponse<EncodeVideo, VideoEncoded>(new EncodeVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = command.Model, Compression = command.Compression,
-            }, ct, timeout)).Message;
+            }, timeout, options.StageRetries, ct)).Message;
 
             stage = JobStage.Answer;
             await JobFlow.AdvanceAsync(store, command.JobId, JobState.Answering, ct);
-            CaptionsGenerated generated = (await captions.GetResponse<CaptionsGenerated>(new GenerateCaptions
+            CaptionsGenerated generated = (await captions.GetStageResponse<GenerateCaptions, CaptionsGenerated>(new GenerateCaptions
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, VisualTokens = encoded.VisualTokens, Model = command.Model, Compression = command.Compression,
                 Generation = command.Generation, FrameTimestamps = prepared.FrameTimestamps, DurationSeconds = prepared.DurationSeconds,
                 SegmentSeconds = command.SegmentSeconds, MaxSegments = command.MaxSegments,
-            }, ct, timeout)).Message;
+            }, timeout, options.StageRetries, ct)).Message;
 
             var result = new VideoCaptions
             {
@@ -71,6 +72,7 @@ public sealed class CaptionVideoConsumer(IJobStore store, ModelRegistry models, 
 }
 
 /// <summary>GenerateCaptions → one caption per segment (progress per segment, stops between segments on cancel) → CaptionsGenerated, once per job.</summary>
+[PipelineRole(PipelineRoles.Answer)]
 public sealed class GenerateCaptionsConsumer(CaptionGenerator generator, IdempotentStep step, IJobStore store) : IConsumer<GenerateCaptions>
 {
     public async Task Consume(ConsumeContext<GenerateCaptions> context)

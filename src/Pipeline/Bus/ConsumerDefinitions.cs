@@ -18,15 +18,22 @@ public abstract class StageConsumerDefinition<TConsumer> : ConsumerDefinition<TC
     where TConsumer : class, IConsumer
 {
     private readonly PipelineOptions _options;
+    private readonly int _concurrentMessages;
 
     protected StageConsumerDefinition(PipelineOptions options, int concurrentMessages)
     {
         _options = options;
+        _concurrentMessages = concurrentMessages;
         ConcurrentMessageLimit = concurrentMessages;
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<TConsumer> consumerConfigurator,
-        IRegistrationContext context) => StagePolicies.Retry(endpointConfigurator, _options.StageRetries);
+        IRegistrationContext context)
+    {
+        // On RabbitMQ a process takes no more messages than it runs at once, so idle workers get the rest.
+        endpointConfigurator.PrefetchCount = _concurrentMessages;
+        StagePolicies.Retry(endpointConfigurator, _options.StageRetries);
+    }
 }
 
 /// <summary>Decoding is CPU work: a few videos at once.</summary>
@@ -42,4 +49,7 @@ public sealed class GenerateAnswerConsumerDefinition(PipelineOptions options) : 
 public sealed class AnswerQuestionConsumerDefinition : ConsumerDefinition<AnswerQuestionConsumer>
 {
     public AnswerQuestionConsumerDefinition() => ConcurrentMessageLimit = 8;
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<AnswerQuestionConsumer> consumerConfigurator,
+        IRegistrationContext context) => endpointConfigurator.PrefetchCount = 8;
 }

@@ -9,6 +9,7 @@ namespace VideoLong.Pipeline.Bus;
 /// EncodeVideo → vision tower and projector (skipped when the tokens are cached) → VideoEncoded, once per job; a
 /// cancelled job stops the tower between frame chunks.
 /// </summary>
+[PipelineRole(PipelineRoles.Encode)]
 public sealed partial class EncodeVideoConsumer(VideoTokenEncoder encoder, IdempotentStep step, JobCancellations cancellations, ILogger<EncodeVideoConsumer> logger)
     : IConsumer<EncodeVideo>
 {

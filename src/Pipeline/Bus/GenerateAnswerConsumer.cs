@@ -11,6 +11,7 @@ namespace VideoLong.Pipeline.Bus;
 /// published as it is generated (coalesced AnswerTokensGenerated), progress (tokens / max new tokens) goes to the store
 /// and out as JobProgressed (throttled), and a cancelled job stops generation between tokens.
 /// </summary>
+[PipelineRole(PipelineRoles.Answer)]
 public sealed partial class GenerateAnswerConsumer(AnswerGenerator generator, IdempotentStep step, IJobStore store, JobCancellations cancellations,
     PipelineOptions options, ILogger<GenerateAnswerConsumer> logger) : IConsumer<GenerateAnswer>
 {

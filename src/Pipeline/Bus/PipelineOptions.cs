@@ -39,6 +39,24 @@ public sealed class PipelineOptions
     /// <summary>Frames sent through the vision tower at once; the encode stage can be cancelled between such chunks.</summary>
     public int VisionBatchSize { get; set; } = 64;
 
+    /// <summary>In-memory (default: this process hosts everything) or a RabbitMQ broker shared by serve and worker processes.</summary>
+    public PipelineTransport Transport { get; set; } = PipelineTransport.InMemory;
+
+    /// <summary>The consumers this process hosts on RabbitMQ (see <see cref="PipelineRoles"/>); the in-memory transport hosts all.</summary>
+    public PipelineRoles Roles { get; set; } = PipelineRoles.All;
+
+    /// <summary>Whether this process receives job events (progress, answers, faults) for its CLI or HTTP observers; workers need not.</summary>
+    public bool ObserveJobEvents { get; set; } = true;
+
+    /// <summary>
+    /// How long a begun step is held before another attempt may take it over: the bound on how long a job waits after
+    /// its worker was killed mid-step. A running step renews its lease every third of this time.
+    /// </summary>
+    public TimeSpan StepLease { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Prefix of queue and exchange names on RabbitMQ, so that several deployments (or test runs) can share one broker.</summary>
+    public string? EndpointPrefix { get; set; }
+
     public static string DefaultDataDirectory =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".videolong");
 
@@ -83,6 +101,21 @@ public sealed class PipelineOptions
         if (CancellationPollInterval <= TimeSpan.Zero || VisionBatchSize < 1)
         {
             throw new VideoLongException($"Invalid cancellation poll interval {CancellationPollInterval} or vision batch size {VisionBatchSize}: the interval must be positive and the batch at least 1 frame.");
+        }
+
+        if (StepLease < TimeSpan.FromMilliseconds(500) || StepLease > TimeSpan.FromDays(1))
+        {
+            throw new VideoLongException($"Invalid step lease {StepLease.TotalSeconds} s: must be 0.5 s to 1 day.");
+        }
+
+        if (!Transport.IsRabbitMq && Roles != PipelineRoles.All)
+        {
+            throw new VideoLongException($"Invalid roles '{PipelineRoleSet.Format(Roles)}' on the in-memory transport: it hosts every role in one process; give a rabbitmq://HOST transport to split roles.");
+        }
+
+        if (EndpointPrefix is not null && (EndpointPrefix.Length is < 1 or > 40 || !EndpointPrefix.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-')))
+        {
+            throw new VideoLongException($"Invalid queue prefix '{EndpointPrefix}': 1 to 40 characters of a-z, 0-9 and '-'.");
         }
     }
 }

@@ -8,7 +8,7 @@ namespace VideoLong.Pipeline.Bus;
 /// <summary>Registers the video pipeline: job store, artifact cache, model registry, stage services, consumers and the bus.</summary>
 public static class PipelineServiceCollectionExtensions
 {
-    /// <summary>Everything, on MassTransit's in-memory transport (the embedded default).</summary>
+    /// <summary>Everything on MassTransit's in-memory transport (the embedded default), or on RabbitMQ the consumers of <see cref="PipelineOptions.Roles"/> (see <see cref="PipelineBusTransport"/>).</summary>
     /// <exception cref="VideoLongException"><paramref name="options"/> are invalid.</exception>
     public static IServiceCollection AddVideoLongPipeline(this IServiceCollection services, PipelineOptions options)
     {
@@ -16,7 +16,7 @@ public static class PipelineServiceCollectionExtensions
         services.AddMassTransit(bus =>
         {
             bus.AddVideoLongConsumers();
-            bus.UsingInMemory((context, cfg) => cfg.ConfigureEndpoints(context));
+            bus.UsingVideoLongTransport(options);
         });
         return services;
     }
@@ -31,7 +31,7 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton<IJobStore>(_ =>
         {
             Directory.CreateDirectory(options.DataDirectory);
-            return SqliteJobStore.OpenAsync(options.JobStorePath, null, CancellationToken.None).GetAwaiter().GetResult();
+            return SqliteJobStore.OpenAsync(options.JobStorePath, new SqliteJobStoreOptions { StepLease = options.StepLease }, CancellationToken.None).GetAwaiter().GetResult();
         });
         services.AddSingleton(_ => ArtifactCache.OpenAsync(options.ArtifactDirectory, new ArtifactCacheOptions { MaxTotalBytes = options.CacheSizeBytes })
             .GetAwaiter().GetResult());

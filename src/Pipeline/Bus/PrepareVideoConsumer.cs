@@ -10,6 +10,7 @@ namespace VideoLong.Pipeline.Bus;
 /// PrepareVideo → probe, sample and decode (or reuse cached frames) → VideoPrepared, once per job; a cancelled job stops
 /// the decode loop. Progress (frames decoded) is throttled.
 /// </summary>
+[PipelineRole(PipelineRoles.Prepare)]
 public sealed partial class PrepareVideoConsumer(FramePreparer preparer, IdempotentStep step, IJobStore store, JobCancellations cancellations,
     PipelineOptions options, ILogger<PrepareVideoConsumer> logger) : IConsumer<PrepareVideo>
 {

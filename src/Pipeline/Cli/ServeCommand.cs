@@ -23,9 +23,11 @@ internal static class ServeCommand
         var keys = new Option<string[]>("--api-key") { Description = "An API key callers send in X-Api-Key (repeatable); none: no authentication." };
         var maxUpload = new Option<int>("--max-upload-mb") { Description = "Largest upload, in MiB.", DefaultValueFactory = _ => 2048 };
         var maxJobs = new Option<int>("--max-jobs-per-key") { Description = "Jobs one API key may have queued or running at once.", DefaultValueFactory = _ => 4 };
+        var transport = new Option<string?>("--transport") { Description = "in-memory (default: the pipeline runs in this process) or rabbitmq://HOST[:PORT][/VHOST] (workers run it: videolong worker)." };
+        var prefix = new Option<string?>("--queue-prefix") { Description = "Prefix of queue and exchange names on RabbitMQ (the same on serve and every worker)." };
         var command = new Command("serve", "Serve the HTTP API with the pipeline in this process.")
         {
-            urls, data, model, tokenizer, roots, keys, maxUpload, maxJobs,
+            urls, data, model, tokenizer, roots, keys, maxUpload, maxJobs, transport, prefix,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -40,6 +42,8 @@ internal static class ServeCommand
                 ApiKeys = parse.GetValue(keys) ?? [],
                 MaxUploadBytes = (long)parse.GetValue(maxUpload) << 20,
                 MaxConcurrentJobsPerKey = parse.GetValue(maxJobs),
+                Transport = Bus.PipelineTransport.Parse(parse.GetValue(transport)),
+                EndpointPrefix = parse.GetValue(prefix),
             };
             if (parse.GetValue(maxUpload) < 1)
             {
@@ -49,10 +53,12 @@ internal static class ServeCommand
             await using WebApplication app = VideoLongApi.Build(options);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             string addresses = string.Join(", ", app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []);
-            await cli.Error.WriteLineAsync($"videolong: serving on {addresses} (OpenAPI at /openapi/v1.json); Ctrl+C stops").ConfigureAwait(false);
+            await cli.Error.WriteLineAsync($"videolong: serving on {addresses} (OpenAPI at /openapi/v1.json; pipeline {options.Transport}); Ctrl+C stops").ConfigureAwait(false);
             try
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                // Ctrl+C through the CLI's token; SIGTERM through the host's lifetime.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
+                await Task.Delay(Timeout.Infinite, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {

@@ -29,6 +29,7 @@ public static class VideoLongCli
             CaptionCommand.Create(context),
             AnalyzeCommand.Create(context),
             JobsCommand.Create(context),
+            WorkerCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);

@@ -27,6 +27,12 @@ public sealed class HttpApiOptions
     /// <summary>Jobs a caller (an API key, or everyone when no keys are configured) may have queued or running at once.</summary>
     public int MaxConcurrentJobsPerKey { get; set; } = 4;
 
+    /// <summary>In-memory: the pipeline runs in this process. RabbitMQ: <c>videolong worker</c> processes run it; this one only observes job events.</summary>
+    public Bus.PipelineTransport Transport { get; set; } = Bus.PipelineTransport.InMemory;
+
+    /// <summary>Prefix of queue and exchange names on RabbitMQ (see <see cref="Bus.PipelineOptions.EndpointPrefix"/>).</summary>
+    public string? EndpointPrefix { get; set; }
+
     public string VideoDirectory => Path.Combine(DataDirectory, "videos");
 
     /// <summary>Checks every value; the message names the option and what is accepted.</summary>

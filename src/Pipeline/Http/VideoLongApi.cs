@@ -37,6 +37,9 @@ public static class VideoLongApi
         {
             DataDirectory = options.DataDirectory,
             TokenizerDirectory = options.TokenizerDirectory,
+            Transport = options.Transport,
+            Roles = options.Transport.IsRabbitMq ? PipelineRoles.None : PipelineRoles.All,   // on RabbitMQ the workers run the stages
+            EndpointPrefix = options.EndpointPrefix,
         });
 
         WebApplication app = builder.Build();

@@ -71,4 +71,11 @@ public interface IJobStore
     /// <summary>Gives a begun step back (its attempt failed), so that a retry may begin it at once.</summary>
     /// <returns>False when the step is not held by <paramref name="messageId"/> (nothing changed).</returns>
     Task<bool> AbandonStepAsync(JobId jobId, JobStage stage, Guid messageId, CancellationToken cancellationToken);
+
+    /// <summary>Extends the lease of a running step held by <paramref name="messageId"/> (its worker is alive and still working).</summary>
+    /// <returns>False when the step is not running under <paramref name="messageId"/> any more (taken over, completed or abandoned).</returns>
+    Task<bool> RenewStepAsync(JobId jobId, JobStage stage, Guid messageId, CancellationToken cancellationToken);
+
+    /// <summary>The job's step ledger: one row per stage that was ever begun, in the order they were begun.</summary>
+    Task<IReadOnlyList<StepRecord>> GetStepsAsync(JobId jobId, CancellationToken cancellationToken);
 }

@@ -352,6 +352,48 @@ public sealed class SqliteJobStore : IJobStore, IDisposable
         return changed > 0;
     }
 
+    public async Task<bool> RenewStepAsync(JobId jobId, JobStage stage, Guid messageId, CancellationToken cancellationToken)
+    {
+        ThrowIfEmpty(jobId);
+        ThrowIfUndefined(stage);
+        ThrowIfEmpty(messageId);
+
+        await using SqliteConnection connection = await OpenConnectionAsync(cancellationToken);
+        await using DbTransaction transaction = connection.BeginTransaction(deferred: false);   // BEGIN IMMEDIATE
+        await ReadStateAsync(connection, transaction, jobId, cancellationToken);
+        int changed = await ExecuteAsync(connection, transaction,
+            "UPDATE job_steps SET lease_until = $lease WHERE job_id = $id AND stage = $stage AND status = 'running' AND message_id = $message",
+            cancellationToken, ("$id", Key(jobId)), ("$stage", stage.ToString()), ("$message", messageId.ToString("D")),
+            ("$lease", Now() + _options.StepLease.Ticks));
+        await transaction.CommitAsync(cancellationToken);
+        return changed > 0;
+    }
+
+    public async Task<IReadOnlyList<StepRecord>> GetStepsAsync(JobId jobId, CancellationToken cancellationToken)
+    {
+        ThrowIfEmpty(jobId);
+        await using SqliteConnection connection = await OpenConnectionAsync(cancellationToken);
+        await ReadStateAsync(connection, null, jobId, cancellationToken);
+        await using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = "SELECT stage, status, message_id, attempts, started_at, lease_until, completed_at FROM job_steps WHERE job_id = $id ORDER BY started_at, rowid";
+        Bind(command, ("$id", Key(jobId)));
+        var steps = new List<StepRecord>();
+        await using SqliteDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            steps.Add(new StepRecord(
+                Enum.Parse<JobStage>(reader.GetString(0)),
+                reader.GetString(1) == "completed",
+                Guid.Parse(reader.GetString(2)),
+                reader.GetInt32(3),
+                FromTicks(reader.GetInt64(4)),
+                FromTicks(reader.GetInt64(5)),
+                reader.IsDBNull(6) ? null : FromTicks(reader.GetInt64(6))));
+        }
+
+        return steps;
+    }
+
     // ---- schema ----
 
     private async Task CreateSchemaAsync(CancellationToken cancellationToken)
