@@ -26,6 +26,7 @@ public static class VideoLongCli
             ChatCommand.Create(context),
             AskCommand.Create(context),
             ServeCommand.Create(context),
+            NiahCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);
