@@ -124,6 +124,10 @@ public sealed record NiahQuick
     public int? Needles { get; init; }
 
     public IReadOnlyList<int>? ImageSizes { get; init; }
+
+    public int? RegionSize { get; init; }
+
+    public int? NeedleSize { get; init; }
 }
 
 /// <summary>A NIAH benchmark: haystack, grid, needles, model and scoring. Relative paths are relative to the config file.</summary>
@@ -258,7 +262,14 @@ public sealed record NiahConfig
             DepthSteps = null,
             Needles = Needles.Take(q.Needles ?? 2).ToArray(),
             Multihop = Multihop.Take(q.Needles ?? 1).ToArray(),
-            Image = Image is null ? null : Image with { Sizes = q.ImageSizes ?? Image.Sizes.Take(1).ToArray(), Positions = Image.Positions.Take(2).ToArray() },
+            Image = Image is null ? null : Image with
+            {
+                Sizes = q.ImageSizes ?? Image.Sizes.Take(1).ToArray(),
+                Positions = Image.Positions.Take(2).ToArray(),
+                RegionSize = q.RegionSize ?? Image.RegionSize,
+                NeedleSize = q.NeedleSize ?? Image.NeedleSize,
+                Background = q.ImageSizes is null ? Image.Background : null,
+            },
         };
         quick.Validate();
         return quick;

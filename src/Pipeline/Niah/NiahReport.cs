@@ -43,13 +43,13 @@ public static class NiahReport
     {
         ArgumentNullException.ThrowIfNull(result);
         var sb = new StringBuilder();
-        sb.AppendLine("name,kind,seed,frames,depth,needle,part,inserted_before,inserted_before_seconds,visual_tokens,expected,generated,generated_correct,teacher_forced,teacher_forced_correct,teacher_forced_token_accuracy,score,seconds,model,tokens_per_frame,clip_length,drop_layers,drop_ratios,drop_mode,v2pe_stride,decoder,sampling,haystack_frames_encoded");
+        sb.AppendLine("name,kind,seed,frames,depth,needle,part,question,inserted_before,inserted_before_seconds,visual_tokens,expected,generated,generated_correct,teacher_forced,teacher_forced_correct,teacher_forced_token_accuracy,score,seconds,model,tokens_per_frame,clip_length,drop_layers,drop_ratios,drop_mode,v2pe_stride,decoder,sampling,haystack_frames_encoded");
         NiahModelInfo m = result.Model;
         foreach (NiahTrial t in result.Trials)
         {
             string[] cells =
             [
-                result.Name, KindName(result.Kind), F(result.Seed), F(t.Frames), F(t.Depth), t.Needle, t.Part ?? "", F(t.InsertedBefore),
+                result.Name, KindName(result.Kind), F(result.Seed), F(t.Frames), F(t.Depth), t.Needle, t.Part ?? "", t.Question, F(t.InsertedBefore),
                 t.InsertedBeforeSeconds is { } s ? F(s) : "", F(t.VisualTokens), t.Expected, t.Generated ?? "", B(t.GeneratedCorrect),
                 t.TeacherForced ?? "", B(t.TeacherForcedCorrect), t.TeacherForcedTokenAccuracy is { } a ? F(a) : "", F(t.Score), F(Math.Round(t.Seconds, 3)),
                 m.Model, F(m.TokensPerFrame), F(m.ClipLength), string.Join(' ', m.DropLayers), string.Join(' ', m.DropRatios.Select(F)), m.DropMode ?? "",
