@@ -53,6 +53,7 @@ public static class PipelineServiceCollectionExtensions
         bus.AddConsumer<GenerateAnswerConsumer, GenerateAnswerConsumerDefinition>();
         bus.AddConsumer<AnswerQuestionConsumer, AnswerQuestionConsumerDefinition>();
         bus.AddConsumer<JobEventsConsumer>();
+        bus.AddConsumer<RunNiahBenchmarkConsumer, RunNiahBenchmarkConsumerDefinition>();
         bus.AddRequestClient<Contracts.PrepareVideo>();
         bus.AddRequestClient<Contracts.EncodeVideo>();
         bus.AddRequestClient<Contracts.GenerateAnswer>();

@@ -46,6 +46,7 @@ public static class VideoLongApi
         app.MapGet("/health", () => TypedResults.Ok(new { status = "ok" })).WithName("Health").WithTags("Service");
         app.MapVideoRoutes();
         app.MapJobRoutes();
+        app.MapNiahRoutes();
         return app;
     }
 }

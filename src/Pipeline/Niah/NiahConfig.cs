@@ -228,6 +228,14 @@ public sealed record NiahConfig
     /// <summary>A path of the config, resolved against <see cref="BaseDirectory"/>.</summary>
     public string Resolve(string path) => Path.GetFullPath(Path.IsPathRooted(path) ? path : Path.Combine(BaseDirectory, path));
 
+    /// <summary>Every file or folder the config reads (resolved): haystack, needle images and clips, image background.</summary>
+    public IEnumerable<string> ReferencedPaths()
+    {
+        string?[] direct = [Haystack?.Video, Haystack?.Frames, Image?.Background];
+        IEnumerable<NiahNeedle> needles = Needles.Concat(Multihop.SelectMany(s => s.Chain.Concat(s.Distractors)));
+        return direct.Concat(needles.SelectMany(n => new[] { n.Image, n.Clip })).OfType<string>().Select(Resolve);
+    }
+
     /// <summary>The haystack lengths of the grid, ascending.</summary>
     public IReadOnlyList<int> GridFrameCounts()
     {
