@@ -3,6 +3,7 @@
 #   ffmpeg          decoding and probing (ffmpeg/ffprobe CLIs driven from C#)
 #   patchelf, g++, python3   the build's TorchSharp fix for Debian 12's libstdc++
 #   libvips-tools   the vips CLI, used only by samples/make-samples.sh (the library itself comes from NuGet)
+#   libfontconfig1, fonts-dejavu-core   SkiaSharp's native library (NIAH heatmaps, text needles) finds fonts through fontconfig
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
@@ -10,6 +11,9 @@ command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missi
 command -v patchelf >/dev/null 2>&1 || missing+=(patchelf)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# SkiaSharp.NativeAssets.Linux links libfontconfig; without a font the heatmap's text and text needles come out empty
+dpkg -s libfontconfig1 >/dev/null 2>&1 || missing+=(libfontconfig1)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 if [ "${1:-}" = "--with-samples" ]; then
     command -v vips >/dev/null 2>&1 || missing+=(libvips-tools)
 fi

@@ -40,7 +40,11 @@ public sealed class NiahBenchmark(ModelRegistry models, ArtifactCache cache)
         progress?.Report(new NiahProgress("model", 0, 1));
         LoadedModel loaded = await models.GetAsync(modelPath, cancellationToken).ConfigureAwait(false);
         var model = new LlavaNiahModel(loaded, effective.Compression);
-        NiahRunResult result = await new NiahRunner(model, cache).RunAsync(effective, options.Quick, progress, cancellationToken).ConfigureAwait(false);
+        var runner = new NiahRunner(model, cache)
+        {
+            Checkpoint = (partial, ct) => NiahReport.WriteAsync(partial, options.OutputDirectory, ct),
+        };
+        NiahRunResult result = await runner.RunAsync(effective, options.Quick, progress, cancellationToken).ConfigureAwait(false);
         IReadOnlyList<string> files = await NiahReport.WriteAsync(result, options.OutputDirectory, cancellationToken).ConfigureAwait(false);
         return (result, files);
     }

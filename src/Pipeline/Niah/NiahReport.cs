@@ -138,7 +138,7 @@ public static class NiahReport
         NiahModelInfo m = result.Model;
         sb.AppendLine(CultureInfo.InvariantCulture, $"# NIAH: {result.Name}");
         sb.AppendLine();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"**Overall score: {result.Overall:0.000}** (mean over {result.Cells.Count} cells; {result.Trials.Count} trials; scoring {result.Scoring.ToString().ToLowerInvariant()}{(result.Quick ? "; quick grid" : "")})");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"**Overall score: {result.Overall:0.000}** (mean over {result.Cells.Count} cells; {result.Trials.Count} trials; scoring {result.Scoring.ToString().ToLowerInvariant()}{(result.Quick ? "; quick grid" : "")}{(result.Complete ? "" : "; PARTIAL: the run had not finished")})");
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"- Seed: {result.Seed} (re-running the same config with this seed gives the same trials)");
         sb.AppendLine(CultureInfo.InvariantCulture, $"- Model: `{m.Model}` (fingerprint {m.Fingerprint[..Math.Min(12, m.Fingerprint.Length)]}), device {m.Device}");

@@ -93,6 +93,9 @@ public sealed record NiahRunResult
 
     public IReadOnlyList<NiahMultihopSummary> Multihop { get; init; } = [];
 
+    /// <summary>False for the results written while a run is still going (after each haystack length).</summary>
+    public bool Complete { get; init; } = true;
+
     /// <summary>Mean over cells.</summary>
     public required double Overall { get; init; }
 

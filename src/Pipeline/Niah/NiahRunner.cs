@@ -20,6 +20,9 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
     /// <summary>Frames per encoder call while encoding the haystack (bounds memory; a multiple of the clip length).</summary>
     public int EncodeChunkFrames { get; init; } = 256;
 
+    /// <summary>Called with the results so far after each haystack length (so that a run cut short still leaves its finished rows).</summary>
+    public Func<NiahRunResult, CancellationToken, Task>? Checkpoint { get; init; }
+
     public async Task<NiahRunResult> RunAsync(NiahConfig config, bool quick, IProgress<NiahProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(config);
@@ -109,16 +112,24 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
                             progress?.Report(new NiahProgress("trials", ++done, total));
                         }
                     }
+
+                    if (Checkpoint is not null && frames != counts[^1])
+                    {
+                        await Checkpoint(Result(config, quick, info, provenance, Stats(), counts, depths, trials, [], started, watch) with { Complete = false },
+                            cancellationToken).ConfigureAwait(false);
+                    }
                 }
 
-                return Result(config, quick, info, provenance, new NiahEncodingStats
+                return Result(config, quick, info, provenance, Stats(), counts, depths, trials, [], started, watch);
+
+                NiahEncodingStats Stats() => new()
                 {
                     HaystackFrames = fromCache ? 0 : encodeFrames,
                     HaystackFromCache = fromCache,
                     HaystackCacheKey = key,
                     NeedleFrames = needleFrameCount,
                     EncodeSeconds = encodeSeconds,
-                }, counts, depths, trials, [], started, watch);
+                };
             }
             finally
             {
@@ -463,9 +474,9 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
             Encoding = encoding,
             FrameCounts = counts,
             Depths = depths,
-            Trials = trials,
+            Trials = trials.ToArray(),                 // a snapshot: a checkpoint's list must not grow with the run
             Cells = cells,
-            Multihop = multihop,
+            Multihop = multihop.ToArray(),
             Overall = cells.Length == 0 ? 0 : cells.Average(c => c.Score),
             Started = started,
             Seconds = watch.Elapsed.TotalSeconds,

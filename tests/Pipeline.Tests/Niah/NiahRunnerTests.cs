@@ -74,6 +74,28 @@ public sealed class When_a_niah_grid_runs : IDisposable
     }
 
     [Fact]
+    public async Task Finished_lengths_are_handed_out_while_the_run_goes_on()
+    {
+        string frames = _bed.FramesFolder(12);
+        var partials = new List<NiahRunResult>();
+        var runner = new NiahRunner(await _bed.NiahModelAsync(), null)
+        {
+            Checkpoint = (partial, _) =>
+            {
+                partials.Add(partial);
+                return Task.CompletedTask;
+            },
+        };
+        NiahRunResult result = await runner.RunAsync(Config(frames), quick: false, null, CancellationToken.None);
+        NiahRunResult partial = Assert.Single(partials);            // after 8 frames; the last length ends the run
+        Assert.False(partial.Complete);
+        Assert.Equal(6, partial.Trials.Count);
+        Assert.All(partial.Trials, t => Assert.Equal(8, t.Frames));
+        Assert.True(result.Complete);
+        Assert.Contains("PARTIAL", NiahReport.Summary(partial), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Multihop_orders_follow_the_seed_and_both_questions_are_reported()
     {
         string frames = _bed.FramesFolder(12);
