@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using NetVips;
 using VideoLong.Ingest;
 using VideoLong.Ingest.Images;
@@ -36,7 +37,7 @@ internal sealed class ImageNiahRunner(INiahModel model)
         var patches = config.Needles.Select(n => Patch(config, n, settings.NeedleSize)).ToArray();
         foreach (int size in settings.Sizes)
         {
-            using IRegionSource background = settings.Background is { } path ? new FileRegions(config.Resolve(path)) : new ProceduralRegions(size, config.Seed);
+            using IRegionSource background = settings.Background is { } path ? new FileRegions(config.Resolve(path), size) : new ProceduralRegions(size, config.Seed);
             int width = background.Width, height = background.Height;
             RegionGrid grid = RegionGrid.Create(width, height, Math.Min(settings.RegionSize, Math.Min(width, height)), Math.Min(settings.RegionSize, Math.Min(width, height)),
                 GridOrder.Raster, GridEdgePolicy.Shift);
@@ -142,7 +143,12 @@ internal sealed class ImageNiahRunner(INiahModel model)
             NeedleFrames = needleFrames,
             EncodeSeconds = encodeSeconds,
         }, settings.Sizes, Enumerable.Range(0, settings.Positions.Count).Select(i => (double)i).ToArray(), trials, [], started, watch)
-            with { XLabel = "Image side (px)", YLabel = "Needle position (index into image.positions)" };
+            with
+            {
+                XLabel = "Image side (px)",
+                YLabel = "Needle position (x, y)",
+                YTickLabels = settings.Positions.Select(p => string.Create(CultureInfo.InvariantCulture, $"({p[0]:0.##}, {p[1]:0.##})")).ToArray(),
+            };
     }
 
     /// <summary>The needle's box: centred at (fx·W, fy·H), moved inside the image.</summary>
@@ -189,14 +195,14 @@ internal sealed class ImageNiahRunner(INiahModel model)
         byte[] Read(PixelBox box);
     }
 
-    /// <summary>A large image file read lazily through Ingest.</summary>
-    private sealed class FileRegions(string path) : IRegionSource
+    /// <summary>The top-left <c>size</c>² of a large image file (all of it when smaller), read lazily through Ingest.</summary>
+    private sealed class FileRegions(string path, int size) : IRegionSource
     {
         private readonly LargeImage _image = File.Exists(path) ? LargeImage.Open(path) : throw new VideoLongException($"NIAH image background '{path}' does not exist.");
 
-        public int Width => _image.Width;
+        public int Width => Math.Min(size, _image.Width);
 
-        public int Height => _image.Height;
+        public int Height => Math.Min(size, _image.Height);
 
         public byte[] Read(PixelBox box) => _image.ReadRegion(box).Pixels;
 

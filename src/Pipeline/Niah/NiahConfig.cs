@@ -98,7 +98,7 @@ public sealed record NiahMultihopSample
 /// <summary>The gigapixel haystack: image sizes × needle positions.</summary>
 public sealed record NiahImageSettings
 {
-    /// <summary>A large image file (tiled TIFF …); null for a procedural background built lazily with libvips.</summary>
+    /// <summary>A large image file (tiled TIFF …), of which the top-left size² is used for each size; null for a procedural background built lazily with libvips.</summary>
     public string? Background { get; init; }
 
     /// <summary>Square image sides in pixels (the procedural background is made at each size).</summary>

@@ -95,12 +95,26 @@ public static class NiahReport
         double[,] grid = Grid(result);
         int rows = grid.GetLength(0), columns = grid.GetLength(1);
         var plot = new Plot();
+        // Cells are drawn as rectangles (ScottPlot's heatmap draws nothing for a single row or column); the heatmap
+        // plottable, hidden, only feeds the colour bar.
+        var colormap = new ScottPlot.Colormaps.CustomInterpolated([Color.FromHex("#F0496E"), Color.FromHex("#EBB839"), Color.FromHex("#0CD79F")]);
         ScottPlot.Plottables.Heatmap heatmap = plot.Add.Heatmap(grid);
-        heatmap.Colormap = new ScottPlot.Colormaps.CustomInterpolated([Color.FromHex("#F0496E"), Color.FromHex("#EBB839"), Color.FromHex("#0CD79F")]);
+        heatmap.Colormap = colormap;
         heatmap.ManualRange = new ScottPlot.Range(0, 1);
-        heatmap.Rectangle = new CoordinateRect(-0.5, columns - 0.5, -0.5, rows - 0.5);
-        heatmap.NaNCellColor = Colors.LightGray;
+        heatmap.IsVisible = false;
         plot.Add.ColorBar(heatmap);
+        for (int r = 0; r < rows; r++)
+        {
+            for (int c = 0; c < columns; c++)
+            {
+                double y = CellY(r, rows);
+                ScottPlot.Plottables.Rectangle cell = plot.Add.Rectangle(c - 0.5, c + 0.5, y - 0.5, y + 0.5);
+                cell.FillStyle.Color = double.IsNaN(grid[r, c]) ? Colors.LightGray : colormap.GetColor(Math.Clamp(grid[r, c], 0, 1));
+                cell.LineStyle.Color = Colors.White;
+                cell.LineStyle.Width = 1;
+            }
+        }
+
         for (int r = 0; r < rows; r++)
         {
             for (int c = 0; c < columns; c++)
@@ -117,7 +131,7 @@ public static class NiahReport
 
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, columns).Select(c => (double)c).ToArray(), result.FrameCounts.Select(F).ToArray());
         plot.Axes.Left.SetTicks(Enumerable.Range(0, rows).Select(r => CellY(r, rows)).ToArray(),
-            result.Depths.Select(d => result.Kind == NiahKind.SingleHop ? $"{d * 100:0.#}%" : F(d)).ToArray());
+            result.YTickLabels?.ToArray() ?? result.Depths.Select(d => string.Create(CultureInfo.InvariantCulture, $"{d * 100:0.#}%")).ToArray());
         plot.Axes.SetLimits(-0.5, columns - 0.5, -0.5, rows - 0.5);
         plot.XLabel(result.XLabel);
         plot.YLabel(result.YLabel);
@@ -172,7 +186,8 @@ public static class NiahReport
         {
             double[] row = Enumerable.Range(0, result.FrameCounts.Count).Select(c => grid[r, c]).ToArray();
             double mean = row.Where(x => !double.IsNaN(x)).DefaultIfEmpty(double.NaN).Average();
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {F(result.Depths[r])} | {string.Join(" | ", row.Select(x => double.IsNaN(x) ? "–" : x.ToString("0.00", CultureInfo.InvariantCulture)))} | {mean:0.00} |");
+            string label = result.YTickLabels is { } labels ? labels[r] : F(result.Depths[r]);
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {label} | {string.Join(" | ", row.Select(x => double.IsNaN(x) ? "–" : x.ToString("0.00", CultureInfo.InvariantCulture)))} | {mean:0.00} |");
         }
 
         sb.AppendLine();

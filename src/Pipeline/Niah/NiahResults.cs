@@ -107,6 +107,9 @@ public sealed record NiahRunResult
     public string XLabel { get; init; } = "Frames";
 
     public string YLabel { get; init; } = "Depth";
+
+    /// <summary>Labels of the y values when they are not depths (multi-hop questions, image positions); null for depths in %.</summary>
+    public IReadOnlyList<string>? YTickLabels { get; init; }
 }
 
 /// <summary>Progress of a run: a stage and trials done out of all.</summary>

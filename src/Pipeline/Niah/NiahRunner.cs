@@ -218,7 +218,7 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
                 HaystackCacheKey = key,
                 NeedleFrames = needleFrameCount,
                 EncodeSeconds = encodeSeconds,
-            }, counts, [0, 1], trials, multihop, started, watch) with { YLabel = "Question (0 = caption, 1 = QA)" };
+            }, counts, [0, 1], trials, multihop, started, watch) with { YLabel = "Question", YTickLabels = ["caption", "QA"] };
         }
         finally
         {

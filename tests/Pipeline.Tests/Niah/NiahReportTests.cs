@@ -29,15 +29,17 @@ public sealed class When_niah_results_are_written : IDisposable
             frames, depths, trials, [], DateTimeOffset.UnixEpoch, System.Diagnostics.Stopwatch.StartNew());
     }
 
-    [Fact]
-    public void The_heatmap_is_a_png_with_one_cell_per_grid_point_coloured_by_score()
+    [Theory]
+    [InlineData(new[] { 200, 400, 600 }, new[] { 0, 0.5, 1 })]
+    [InlineData(new[] { 400 }, new[] { 0, 0.5 })]          // one column (a single image size)
+    [InlineData(new[] { 200, 400 }, new[] { 0.5 })]        // one row
+    [InlineData(new[] { 400 }, new[] { 0.5 })]
+    public void The_heatmap_is_a_png_with_one_cell_per_grid_point_coloured_by_score(int[] frames, double[] depths)
     {
         Directory.CreateDirectory(_dir);
-        int[] frames = [200, 400, 600];
-        double[] depths = [0, 0.5, 1];
         // Only (400 frames, depth 0.5) scores 1.
         NiahRunResult result = Result(frames, depths, (f, d) => f == 400 && d == 0.5 ? 1 : 0);
-        string path = Path.Combine(_dir, "heatmap.png");
+        string path = Path.Combine(_dir, $"heatmap-{frames.Length}x{depths.Length}.png");
         Plot plot = NiahReport.Heatmap(result, path);
 
         byte[] bytes = File.ReadAllBytes(path);
@@ -58,8 +60,8 @@ public sealed class When_niah_results_are_written : IDisposable
         }
 
         double[,] grid = NiahReport.Grid(result);
-        Assert.Equal((3, 3), (grid.GetLength(0), grid.GetLength(1)));
-        Assert.Equal(1.0 / 9, result.Overall, 9);
+        Assert.Equal((depths.Length, frames.Length), (grid.GetLength(0), grid.GetLength(1)));
+        Assert.Equal(1.0 / (frames.Length * depths.Length), result.Overall, 9);
     }
 
     [Fact]
