@@ -101,6 +101,18 @@ public static class NiahFrames
     public static VideoFrame RenderText(string text, int size, int renderSize = 448)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(text);
+        try
+        {
+            return RenderTextCore(text, size, renderSize);
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        {
+            throw new VideoLongException($"NIAH: text needles cannot be drawn: SkiaSharp's native library did not load ({e.GetBaseException().Message}); install libfontconfig1 and fonts-dejavu-core (scripts/install-deps.sh), or use image needles.", e);
+        }
+    }
+
+    private static VideoFrame RenderTextCore(string text, int size, int renderSize)
+    {
         var info = new SKImageInfo(renderSize, renderSize, SKColorType.Rgba8888, SKAlphaType.Premul);
         using var bitmap = new SKBitmap(info);
         using (var canvas = new SKCanvas(bitmap))

@@ -33,8 +33,20 @@ public static class NiahReport
         string json = Path.Combine(folder, ResultsJson), csv = Path.Combine(folder, ResultsCsv), png = Path.Combine(folder, HeatmapPng), md = Path.Combine(folder, SummaryMd);
         await File.WriteAllTextAsync(json, JsonSerializer.Serialize(result, Json), cancellationToken).ConfigureAwait(false);
         await File.WriteAllTextAsync(csv, Csv(result), cancellationToken).ConfigureAwait(false);
-        Heatmap(result, png);
-        await File.WriteAllTextAsync(md, Summary(result), cancellationToken).ConfigureAwait(false);
+        string summary = Summary(result);
+        try
+        {
+            Heatmap(result, png);
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or EntryPointNotFoundException)
+        {
+            // The results stand without the picture: say why it is missing instead of losing the run.
+            summary += $"\nThe heatmap could not be drawn: SkiaSharp's native library did not load ({e.GetBaseException().Message}); install libfontconfig1 and fonts-dejavu-core (scripts/install-deps.sh).\n";
+            await File.WriteAllTextAsync(md, summary, cancellationToken).ConfigureAwait(false);
+            return [json, csv, md];
+        }
+
+        await File.WriteAllTextAsync(md, summary, cancellationToken).ConfigureAwait(false);
         return [json, csv, png, md];
     }
 
