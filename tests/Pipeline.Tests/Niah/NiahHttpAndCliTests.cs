@@ -13,7 +13,10 @@ public sealed class When_a_niah_benchmark_is_run_over_HTTP(ApiServer server) : I
           "name": "http", "seed": 5, "maxNewTokens": 2,
           "haystack": { "video": "{{video}}", "fps": 4 },
           "frameCounts": [4, 8], "depths": [0, 1],
-          "needles": [ { "text": "The word is KIWI", "question": "Which word?", "answer": "kiwi" } ]
+          "needles": [
+            { "text": "The word is KIWI", "question": "Which word?", "answer": "kiwi" },
+            { "clip": "{{video}}", "clipFps": 2, "clipMaxFrames": 3, "question": "What moves?", "options": ["Bars", "Birds"], "answer": "A" }
+          ]
         }
         """;
 
@@ -30,7 +33,7 @@ public sealed class When_a_niah_benchmark_is_run_over_HTTP(ApiServer server) : I
         Assert.Equal("Succeeded", job.GetProperty("state").GetString());
         string id = location.OriginalString["/jobs/".Length..];
         JsonElement result = await server.Client.GetFromJsonAsync<JsonElement>($"/niah/{id}", ApiServer.Json);
-        Assert.Equal(4, result.GetProperty("trials").GetInt32());
+        Assert.Equal(8, result.GetProperty("trials").GetInt32());   // 2 lengths × 2 depths × (a text and a clip needle)
         Assert.Equal(5, result.GetProperty("seed").GetInt64());
         Assert.All(result.GetProperty("files").EnumerateArray(), f => Assert.True(File.Exists(f.GetString())));
     }

@@ -74,6 +74,21 @@ public sealed class When_a_niah_grid_runs : IDisposable
     }
 
     [Fact]
+    public async Task V2pe_positions_and_video_level_dropping_run_and_are_recorded()
+    {
+        string frames = _bed.FramesFolder(12);
+        var compression = new Contracts.CompressionSettings { TokensPerFrame = 2, V2peStride = 64, DropLayers = [1], DropRatios = [1, 0.5], DropMode = Contracts.TokenDropMode.Uniform };
+        INiahModel model = await _bed.NiahModelAsync(compression);
+        NiahRunResult result = await new NiahRunner(model, null).RunAsync(Config(frames) with { Compression = compression }, quick: false, null, CancellationToken.None);
+        Assert.Equal(12, result.Trials.Count);
+        Assert.All(result.Trials, t => Assert.NotNull(t.TeacherForced));
+        Assert.Equal(64, result.Model.V2peStride);
+        Assert.Equal([1], result.Model.DropLayers);
+        Assert.Equal("uniform", result.Model.DropMode);
+        Assert.Contains(",1,1 0.5,uniform,64,", NiahReport.Csv(result), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Finished_lengths_are_handed_out_while_the_run_goes_on()
     {
         string frames = _bed.FramesFolder(12);
