@@ -39,6 +39,22 @@ public sealed class When_a_niah_benchmark_is_run_over_HTTP(ApiServer server) : I
     }
 
     [Fact]
+    public async Task A_haystack_that_is_not_a_video_faults_the_job_with_the_reason()
+    {
+        string corrupt = server.PathOf("allowed/niah-corrupt.mp4");
+        await File.WriteAllBytesAsync(corrupt, Enumerable.Range(0, 4096).Select(i => (byte)(i * 13 + 1)).ToArray());
+        using JsonDocument config = JsonDocument.Parse(Config(server.Video).Replace($"\"video\": \"{server.Video}\"", $"\"video\": \"{corrupt}\"", StringComparison.Ordinal));
+        using HttpResponseMessage response = await server.Client.PostAsJsonAsync("/niah", new { config = config.RootElement });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        JsonElement job = await server.WaitForEndAsync(response.Headers.Location!);
+        Assert.Equal("Faulted", job.GetProperty("state").GetString());
+        Assert.Contains("niah-corrupt.mp4", job.GetProperty("error").GetRawText(), StringComparison.Ordinal);
+        string id = response.Headers.Location!.OriginalString["/jobs/".Length..];
+        using HttpResponseMessage result = await server.Client.GetAsync($"/niah/{id}");
+        Assert.Equal(HttpStatusCode.Conflict, result.StatusCode);
+    }
+
+    [Fact]
     public async Task A_config_that_reads_outside_the_allowed_roots_is_refused()
     {
         using JsonDocument config = JsonDocument.Parse(Config(server.Outside));
