@@ -4,6 +4,7 @@
 #   patchelf, g++, python3   the build's TorchSharp fix for Debian 12's libstdc++
 #   libvips-tools   the vips CLI, used only by samples/make-samples.sh (the library itself comes from NuGet)
 #   rabbitmq-server the broker of `videolong worker` and the RabbitMQ tests (started by scripts/rabbitmq.sh, not by apt)
+#   libfontconfig1, fonts-dejavu-core   SkiaSharp's native library (NIAH heatmaps, text needles) finds fonts through fontconfig
 set -euo pipefail
 missing=()
 command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
@@ -13,6 +14,9 @@ command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # RabbitMQ transport and its kill test (DEPENDENCIES.md §3.8); apt does not start it: scripts/rabbitmq.sh start
 dpkg-query -W -f='${Status}' rabbitmq-server 2>/dev/null | grep -q "install ok installed" || missing+=(rabbitmq-server)
+# SkiaSharp.NativeAssets.Linux links libfontconfig; without a font the heatmap's text and text needles come out empty
+dpkg -s libfontconfig1 >/dev/null 2>&1 || missing+=(libfontconfig1)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 if [ "${1:-}" = "--with-samples" ]; then
     command -v vips >/dev/null 2>&1 || missing+=(libvips-tools)
 fi

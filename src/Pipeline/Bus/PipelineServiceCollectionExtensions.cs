@@ -58,6 +58,7 @@ public static class PipelineServiceCollectionExtensions
         bus.AddConsumer<AnswerQuestionConsumer, AnswerQuestionConsumerDefinition>();
         bus.AddConsumer<JobEventsConsumer>();
         bus.AddConsumer<JobCancellationConsumer, JobCancellationConsumerDefinition>();
+        bus.AddConsumer<RunNiahBenchmarkConsumer, RunNiahBenchmarkConsumerDefinition>();
         bus.AddRequestClient<Contracts.PrepareVideo>();
         bus.AddRequestClient<Contracts.EncodeVideo>();
         bus.AddRequestClient<Contracts.GenerateAnswer>();

@@ -30,6 +30,7 @@ public static class VideoLongCli
             AnalyzeCommand.Create(context),
             JobsCommand.Create(context),
             WorkerCommand.Create(context),
+            NiahCommand.Create(context),
         };
 
         ParseResult parse = root.Parse(args);

@@ -52,6 +52,7 @@ public static class VideoLongApi
         app.MapJobRoutes();
         app.MapImageRoutes();
         app.MapCaptionAndAnalysisRoutes();
+        app.MapNiahRoutes();
         return app;
     }
 }

@@ -1,0 +1,114 @@
+using System.CommandLine;
+using System.Globalization;
+using VideoLong.Pipeline.Artifacts;
+using VideoLong.Pipeline.Bus;
+using VideoLong.Pipeline.Niah;
+
+namespace VideoLong.Pipeline.Cli;
+
+/// <summary>
+/// <c>videolong niah --config FILE [--quick] [--out DIR] [--model DIR] [--tokenizer DIR] [--device D] [--seed N] [--json]</c>:
+/// runs a needle-in-a-haystack benchmark and writes results.json, results.csv, heatmap.png and summary.md.
+/// </summary>
+internal static class NiahCommand
+{
+    public static Command Create(CliContext cli)
+    {
+        var config = new Option<string>("--config") { Description = "NIAH config (JSON), e.g. samples/niah/quick.json.", Required = true };
+        var quick = new Option<bool>("--quick") { Description = "Run the config's small grid (a few lengths, depths and needles)." };
+        var output = new Option<string?>("--out") { Description = "Output folder (default: out/niah/NAME)." };
+        var model = new Option<string?>("--model") { Description = "LLaVA-OneVision checkpoint folder (default: the config's model)." };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer folder, when not in the model folder (default: the config's tokenizer)." };
+        var device = new Option<string?>("--device") { Description = "cpu, cuda or cuda:N (default: the config's device, else cpu)." };
+        var seed = new Option<long?>("--seed") { Description = "Seed (default: the config's); the same seed reproduces the run." };
+        var data = new Option<string?>("--data") { Description = "Data folder of the artifact cache that keeps encoded haystacks (default ~/.videolong)." };
+        var json = new Option<bool>("--json") { Description = "Print the overall score, cells and output files as JSON." };
+        var command = new Command("niah", "Needle-in-a-haystack benchmark over a long video or a gigapixel image: results, heatmap and summary.")
+        {
+            config, quick, output, model, tokenizer, device, seed, data, json,
+        };
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            NiahConfig niah = NiahConfig.Load(parse.GetRequiredValue(config));
+            string outDir = FramesCommand.PrepareOutput(parse.GetValue(output) ?? Path.Combine("out", "niah", niah.Name + (parse.GetValue(quick) ? "-quick" : "")));
+            string? tokenizerDir = parse.GetValue(tokenizer) is { } t ? Path.GetFullPath(t) : niah.Tokenizer is { } ct ? niah.Resolve(ct) : null;
+            string deviceName = parse.GetValue(device) ?? niah.Device ?? "cpu";
+            var options = new PipelineOptions
+            {
+                DataDirectory = Path.GetFullPath(parse.GetValue(data) ?? PipelineOptions.DefaultDataDirectory),
+                TokenizerDirectory = tokenizerDir,
+                Device = deviceName,
+            };
+            options.Validate();
+            ArtifactCache cache = await ArtifactCache.OpenAsync(options.ArtifactDirectory, new ArtifactCacheOptions { MaxTotalBytes = options.CacheSizeBytes }, cancellationToken).ConfigureAwait(false);
+            using var models = new ModelRegistry(options);
+            var bars = new StageBars(cli);
+            (NiahRunResult result, IReadOnlyList<string> files) = await new NiahBenchmark(models, cache).RunAsync(niah, new NiahRunOptions
+            {
+                Quick = parse.GetValue(quick),
+                OutputDirectory = outDir,
+                Model = parse.GetValue(model) is { } m ? Path.GetFullPath(m) : null,
+                Seed = parse.GetValue(seed),
+            }, bars, cancellationToken).ConfigureAwait(false);
+            bars.Finish();
+            if (parse.GetValue(json))
+            {
+                await cli.WriteJsonAsync(new
+                {
+                    result.Name,
+                    result.Overall,
+                    result.Seed,
+                    result.Quick,
+                    result.Seconds,
+                    trials = result.Trials.Count,
+                    result.Cells,
+                    result.Encoding,
+                    files,
+                }).ConfigureAwait(false);
+            }
+            else
+            {
+                await cli.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"{result.Name}: overall {result.Overall:0.000} over {result.Cells.Count} cells ({result.Trials.Count} trials, seed {result.Seed}) in {result.Seconds:0.0} s → {outDir}")).ConfigureAwait(false);
+                await cli.Error.WriteLineAsync(result.Encoding.HaystackFromCache
+                    ? "haystack visual tokens: from the artifact cache"
+                    : $"haystack visual tokens: {result.Encoding.HaystackFrames} frames encoded once").ConfigureAwait(false);
+            }
+
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+
+    /// <summary>One progress bar per stage (model, haystack, trials).</summary>
+    private sealed class StageBars(CliContext cli) : IProgress<NiahProgress>
+    {
+        private readonly Lock _lock = new();
+        private string? _stage;
+        private ProgressBar? _bar;
+
+        public void Report(NiahProgress value)
+        {
+            lock (_lock)
+            {
+                if (_stage != value.Stage)
+                {
+                    _bar?.Finish();
+                    _stage = value.Stage;
+                    _bar = cli.Progress(value.Stage);
+                }
+
+                _bar!.Report((value.Done, Math.Max(value.Total, 1)));
+            }
+        }
+
+        public void Finish()
+        {
+            lock (_lock)
+            {
+                _bar?.Finish();
+            }
+        }
+    }
+}
