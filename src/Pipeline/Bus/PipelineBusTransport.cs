@@ -24,7 +24,7 @@ public static class PipelineBusTransport
         PipelineTransport broker = options.Transport;
         string? prefix = options.EndpointPrefix;
         var names = new KebabCaseEndpointNameFormatter(prefix is null ? null : prefix + "-", false);
-        Type[] excluded = [.. PipelineRoleSet.NotHosted(options.Roles), typeof(JobEventsConsumer)];
+        Type[] excluded = [.. PipelineRoleSet.NotHosted(options.Roles), typeof(JobEventsConsumer), typeof(JobCancellationConsumer)];
         bus.UsingRabbitMq((context, cfg) =>
         {
             cfg.Host(broker.Host!, (ushort)broker.Port, broker.VirtualHost, $"videolong {PipelineRoleSet.Format(options.Roles)} pid {Environment.ProcessId}", host =>
@@ -43,6 +43,9 @@ public static class PipelineBusTransport
                 cfg.ReceiveEndpoint(new TemporaryEndpointDefinition("job-events"), e => e.ConfigureConsumer<JobEventsConsumer>(context));
             }
 
+            // Every process hears every cancellation request on a queue of its own (a named queue from the consumer's
+            // definition would be exclusive to the first process that declares it).
+            cfg.ReceiveEndpoint(new TemporaryEndpointDefinition("job-cancellation"), e => e.ConfigureConsumer<JobCancellationConsumer>(context));
             cfg.ConfigureEndpoints(context, filter => filter.Exclude(excluded), names);
         });
     }
