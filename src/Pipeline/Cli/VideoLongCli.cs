@@ -26,6 +26,8 @@ public static class VideoLongCli
             ChatCommand.Create(context),
             AskCommand.Create(context),
             ServeCommand.Create(context),
+            TrainCommand.Create(context),
+            TrainCommand.CreateEval(context),
         };
 
         ParseResult parse = root.Parse(args);
