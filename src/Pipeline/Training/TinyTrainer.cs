@@ -68,7 +68,7 @@ public sealed class TinyTrainer : IDisposable
 
         if (_device.type == DeviceType.CUDA)
         {
-            torch.set_float32_matmul_precision("high");                               // TF32 matrix products on the GPU (fp32 master weights)
+            torch.backends.cuda.matmul.allow_tf32 = true;                             // TF32 matrix products on the GPU (fp32 master weights)
         }
 
         torch.manual_seed(config.Seed);
