@@ -30,6 +30,8 @@ public sealed record TinyTrainConfig
     [JsonPropertyName("eval_per_task")] public int EvalPerTask { get; init; } = 0;
     [JsonPropertyName("prefetch")] public int Prefetch { get; init; } = 8;
     [JsonPropertyName("model")] public TinyModelShape Model { get; init; } = new();
+    /// <summary>Start from the weights of this model folder (model.safetensors of the same shape and tokenizer) instead of a random initialisation.</summary>
+    [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
 
     private static readonly JsonSerializerOptions Strict = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 

@@ -74,6 +74,13 @@ public sealed class TinyTrainer : IDisposable
         torch.manual_seed(config.Seed);
         Model = new LlavaOnevisionForConditionalGeneration(ModelConfig, _device, ScalarType.Float32);
         Initialise(Model);
+        if (config.InitFrom is { } init)
+        {
+            using var checkpoint = Vision.Weights.SafetensorsCheckpoint.Open(init);
+            Vision.Weights.WeightLoader.LoadStrict(Model, checkpoint, "VideoLong-Tiny (init_from)", LlavaOnevisionForConditionalGeneration.WeightMapFor(ModelConfig), null, CancellationToken.None);
+            Log($"initialised from {init}");
+        }
+
         Model.train();
         _parameters = Model.parameters().Where(p => p.requires_grad).ToList();
         _optimizer = optim.AdamW(_parameters, config.LearningRate, 0.9, 0.95, 1e-8, config.WeightDecay);
