@@ -35,7 +35,7 @@ public sealed class SyntheticVideos(int frameSize = 64)
         [225, 40, 40], [40, 205, 60], [50, 100, 235], [235, 220, 40], [240, 240, 240], [165, 60, 210],
     ];
 
-    public int FrameSize { get; } = frameSize >= 32 ? frameSize : throw new ArgumentOutOfRangeException(nameof(frameSize), "Frames must be at least 32 px.");
+    public int FrameSize { get; } = frameSize >= 48 ? frameSize : throw new ArgumentOutOfRangeException(nameof(frameSize), "Frames must be at least 48 px (two digits of the 5×7 font at 3× scale).");
 
     /// <summary>The seed of sample <paramref name="index"/> of <paramref name="task"/> in <paramref name="split"/> (disjoint ranges per split and task).</summary>
     public static int SeedOf(DataSplit split, string task, long index)

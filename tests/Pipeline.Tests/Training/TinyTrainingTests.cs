@@ -71,7 +71,7 @@ public sealed class When_VideoLong_Tiny_is_trained_on_the_CPU : IDisposable
     {
         Seed = 11, Device = "cpu", Steps = 12, Batch = 6, Frames = 4, NeedleFrames = 8, NeedleBatch = 2, NeedleEvery = 0,
         WarmupSteps = 2, LearningRate = 2e-3, CheckpointEvery = 100, LogEvery = 100, MaxMerges = 200, FitStepsToTime = false,
-        Model = new TinyModelShape { ImageSize = 32, PatchSize = 8, VisionHidden = 32, VisionLayers = 1, VisionHeads = 2, TextHidden = 32, TextLayers = 1, TextHeads = 2, TextKvHeads = 1, TextIntermediate = 64 },
+        Model = new TinyModelShape { ImageSize = 48, PatchSize = 8, VisionHidden = 32, VisionLayers = 1, VisionHeads = 2, TextHidden = 32, TextLayers = 1, TextHeads = 2, TextKvHeads = 1, TextIntermediate = 64 },
     };
 
     [Fact]
@@ -88,7 +88,7 @@ public sealed class When_VideoLong_Tiny_is_trained_on_the_CPU : IDisposable
         await trainer.ExportAsync(CancellationToken.None);
         using var loaded = await Language.Models.LlavaOnevision.LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(trainer.ModelDirectory);
         var evaluator = new TinyEvaluator(loaded, new TinyPrompts(Qwen2Tokenizer.FromPretrained(trainer.ModelDirectory)));
-        IReadOnlyList<string> answers = evaluator.Answer([new SyntheticVideos(32).Generate(DataSplit.Test, "color", 0, 4)]);
+        IReadOnlyList<string> answers = evaluator.Answer([new SyntheticVideos(48).Generate(DataSplit.Test, "color", 0, 4)]);
         Assert.Single(answers);
         Assert.True(File.Exists(Path.Combine(trainer.ModelDirectory, "training-curve.png")));
     }
