@@ -346,20 +346,31 @@ public sealed class TinyTrainer : IDisposable
         WriteCurve(Path.Combine(ModelDirectory, "training-curve.png"));
     }
 
-    /// <summary>Loss (red, log scale) and answer-token accuracy (blue, as 1 − accuracy on the same log axis), averaged over windows of steps.</summary>
+    /// <summary>
+    /// Loss (red: short-task batches, orange: needle batches) and answer-token error 1 − accuracy (blue, dark blue), on one
+    /// log axis, each averaged over windows of its own steps (the two kinds differ in difficulty, so they are not mixed).
+    /// </summary>
     public void WriteCurve(string path)
     {
-        int window = Math.Max(1, History.Count / 200);
-        var loss = new List<(double, double)>();
-        var error = new List<(double, double)>();
-        for (int i = 0; i + window <= History.Count; i += window)
+        var series = new List<(IReadOnlyList<(double X, double Y)> Points, byte[] Rgb)>();
+        foreach ((string kind, byte[] lossRgb, byte[] errorRgb) in new[] { ("short", new byte[] { 200, 30, 30 }, new byte[] { 30, 60, 200 }), ("needle", new byte[] { 240, 150, 20 }, new byte[] { 20, 20, 110 }) })
         {
-            var w = History.Skip(i).Take(window).ToList();
-            loss.Add((w[^1].Step, w.Average(x => x.Loss)));
-            error.Add((w[^1].Step, Math.Max(1e-3, 1 - w.Average(x => x.TokenAccuracy))));
+            var steps = History.Where(h => h.Kind == kind).ToList();
+            int window = Math.Max(1, steps.Count / 150);
+            var loss = new List<(double, double)>();
+            var error = new List<(double, double)>();
+            for (int i = 0; i + window <= steps.Count; i += window)
+            {
+                var w = steps.Skip(i).Take(window).ToList();
+                loss.Add((w[^1].Step, w.Average(x => x.Loss)));
+                error.Add((w[^1].Step, Math.Max(1e-3, 1 - w.Average(x => x.TokenAccuracy))));
+            }
+
+            series.Add((loss, lossRgb));
+            series.Add((error, errorRgb));
         }
 
-        PngPlot.Write(path, [(loss, [200, 30, 30]), (error, [30, 60, 200])], logY: true);
+        PngPlot.Write(path, series, logY: true);
     }
 
     public void Dispose()
