@@ -27,7 +27,7 @@ internal static class AnalyzeCommand
         var order = new Option<string>("--order") { Description = "raster | zigzag: the order regions are visited in.", DefaultValueFactory = _ => "raster" };
         var edge = new Option<string>("--edge") { Description = "pad | shift | drop: regions at the right/bottom edge.", DefaultValueFactory = _ => "pad" };
         var maxRegions = new Option<int>("--max-regions") { Description = "Refuse grids with more regions than this.", DefaultValueFactory = _ => 64 };
-        var model = new Option<string>("--model") { Description = "LLaVA-OneVision checkpoint folder.", Required = true };
+        var model = new Option<string?>("--model") { Description = "LLaVA-OneVision checkpoint folder (default: VideoLong-Tiny, models/videolong-tiny)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Most tokens generated per region.", DefaultValueFactory = _ => 64 };
         var data = new Option<string?>("--data") { Description = "Data folder for the job store (default ~/.videolong)." };
@@ -65,7 +65,7 @@ internal static class AnalyzeCommand
                     "drop" => RegionEdge.Drop,
                     var e => throw new VideoLongException($"Invalid --edge '{e}': accepted values are pad, shift, drop."),
                 },
-                Model = InProcessJob.ModelFolder(parse.GetRequiredValue(model)),
+                Model = InProcessJob.ModelFolder(parse.GetValue(model) ?? Training.DefaultModel.Resolve()),
                 Generation = new GenerationSettings { MaxNewTokens = parse.GetValue(maxNew) },
             };
 

@@ -20,7 +20,7 @@ internal static class AskCommand
     {
         var file = new Argument<string>("FILE") { Description = "The video." };
         var question = new Argument<string>("QUESTION") { Description = "The question about the video." };
-        var model = new Option<string>("--model") { Description = "LLaVA-OneVision checkpoint folder.", Required = true };
+        var model = new Option<string?>("--model") { Description = "LLaVA-OneVision checkpoint folder (default: VideoLong-Tiny, models/videolong-tiny)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
         var frames = new Option<int>("--frames") { Description = "Frames sampled uniformly from the video.", DefaultValueFactory = _ => 8 };
         var tokensPerFrame = new Option<int?>("--tokens-per-frame") { Description = "HiCo clip-level merge to N tokens per frame; default: the model's own pooling." };
@@ -47,10 +47,10 @@ internal static class AskCommand
                 throw new VideoLongException($"Video '{parse.GetRequiredValue(file)}' does not exist.");
             }
 
-            string modelDir = Path.GetFullPath(parse.GetRequiredValue(model));
+            string modelDir = Path.GetFullPath(parse.GetValue(model) ?? Training.DefaultModel.Resolve());
             if (!File.Exists(Path.Combine(modelDir, "config.json")))
             {
-                throw new VideoLongException($"--model '{parse.GetRequiredValue(model)}' is not a checkpoint folder (no config.json).");
+                throw new VideoLongException($"--model '{modelDir}' is not a checkpoint folder (no config.json).");
             }
 
             int frameCount = parse.GetValue(frames);

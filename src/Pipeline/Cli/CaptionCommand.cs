@@ -19,7 +19,7 @@ internal static class CaptionCommand
     {
         var file = new Argument<string>("FILE") { Description = "The video." };
         var segmentSeconds = new Option<double>("--segment-seconds") { Description = "Length of each captioned segment in seconds (the last one is shorter).", DefaultValueFactory = _ => 10 };
-        var model = new Option<string>("--model") { Description = "LLaVA-OneVision checkpoint folder.", Required = true };
+        var model = new Option<string?>("--model") { Description = "LLaVA-OneVision checkpoint folder (default: VideoLong-Tiny, models/videolong-tiny)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
         var frames = new Option<int?>("--frames") { Description = "Frames sampled uniformly from the whole video (instead of --fps)." };
         var fps = new Option<double?>("--fps") { Description = "Frames sampled per second (default 1)." };
@@ -40,7 +40,7 @@ internal static class CaptionCommand
                 throw new VideoLongException($"Video '{parse.GetRequiredValue(file)}' does not exist.");
             }
 
-            string modelDir = InProcessJob.ModelFolder(parse.GetRequiredValue(model));
+            string modelDir = InProcessJob.ModelFolder(parse.GetValue(model) ?? Training.DefaultModel.Resolve());
             double seconds = parse.GetValue(segmentSeconds);
             if (!(seconds > 0) || !double.IsFinite(seconds))
             {

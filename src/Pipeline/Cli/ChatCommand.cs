@@ -25,7 +25,7 @@ internal static class ChatCommand
     public static Command Create(CliContext cli)
     {
         var prompt = new Argument<string>("PROMPT") { Description = "The question or instruction." };
-        var model = new Option<string>("--model") { Description = "Checkpoint folder (config.json, *.safetensors, tokenizer files).", Required = true };
+        var model = new Option<string?>("--model") { Description = "Checkpoint folder (config.json, *.safetensors, tokenizer files); default: VideoLong-Tiny (models/videolong-tiny)." };
         var tokenizerDir = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
         var image = new Option<string?>("--image") { Description = "An image to ask about (LLaVA-OneVision models; JPEG, PNG, WebP, TIFF)." };
         var video = new Option<string?>("--video") { Description = "A video to ask about (LLaVA-OneVision models)." };
@@ -54,7 +54,7 @@ internal static class ChatCommand
 
         command.SetAction(async (parse, cancellationToken) =>
         {
-            string modelDir = RequireFolder(parse.GetRequiredValue(model), "--model");
+            string modelDir = RequireFolder(parse.GetValue(model) ?? Training.DefaultModel.Resolve(), "--model");
             string tokDir = RequireFolder(parse.GetValue(tokenizerDir) ?? modelDir, "--tokenizer");
             string modelType = ReadModelType(modelDir);
             Qwen2Tokenizer tokenizer = Qwen2Tokenizer.FromPretrained(tokDir);

@@ -17,7 +17,7 @@ internal static class ServeCommand
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen (several separated by ';').", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var data = new Option<string?>("--data") { Description = "Data folder for the job store, the artifact cache and uploads (default ~/.videolong)." };
-        var model = new Option<string>("--model") { Description = "LLaVA-OneVision checkpoint folder every question is answered with.", Required = true };
+        var model = new Option<string?>("--model") { Description = "LLaVA-OneVision checkpoint folder every question is answered with (default: VideoLong-Tiny, models/videolong-tiny)." };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the tokenizer files, when not in the model folder." };
         var roots = new Option<string[]>("--allowed-root") { Description = "A folder whose files POST /videos/by-path may name (repeatable)." };
         var keys = new Option<string[]>("--api-key") { Description = "An API key callers send in X-Api-Key (repeatable); none: no authentication." };
@@ -36,7 +36,7 @@ internal static class ServeCommand
             {
                 Urls = parse.GetRequiredValue(urls),
                 DataDirectory = Path.GetFullPath(parse.GetValue(data) ?? Bus.PipelineOptions.DefaultDataDirectory),
-                ModelDirectory = Path.GetFullPath(parse.GetRequiredValue(model)),
+                ModelDirectory = Path.GetFullPath(parse.GetValue(model) ?? Training.DefaultModel.Resolve()),
                 TokenizerDirectory = parse.GetValue(tokenizer) is { } t ? Path.GetFullPath(t) : null,
                 AllowedRoots = (parse.GetValue(roots) ?? []).Select(Path.GetFullPath).ToArray(),
                 ApiKeys = parse.GetValue(keys) ?? [],

@@ -31,6 +31,8 @@ public static class VideoLongCli
             JobsCommand.Create(context),
             WorkerCommand.Create(context),
             NiahCommand.Create(context),
+            TrainCommand.Create(context),
+            TrainCommand.CreateEval(context),
         };
 
         ParseResult parse = root.Parse(args);

@@ -35,8 +35,8 @@ public sealed class NiahBenchmark(ModelRegistry models, ArtifactCache cache)
             effective = effective.ApplyQuick();
         }
 
-        string modelPath = options.Model ?? (effective.Model is { } m ? effective.Resolve(m)
-            : throw new VideoLongException("NIAH: no model; set \"model\" in the config or pass --model DIR."));
+        // --model, else the config's model, else the project's own VideoLong-Tiny.
+        string modelPath = options.Model ?? (effective.Model is { } m ? effective.Resolve(m) : Training.DefaultModel.Resolve());
         progress?.Report(new NiahProgress("model", 0, 1));
         LoadedModel loaded = await models.GetAsync(modelPath, cancellationToken).ConfigureAwait(false);
         var model = new LlavaNiahModel(loaded, effective.Compression);

@@ -72,6 +72,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         image_newline = new Parameter(zeros(config.TextConfig.HiddenSize, dtype: dtype, device: device), requires_grad: false);
         language_model = new Qwen2ForCausalLM(config.TextConfig, device, dtype);
         RegisterComponents();
+        eval();                                                                    // inference by default; train() enables gradients
     }
 
     public LlavaOnevisionConfig Config { get; }
@@ -133,7 +134,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     public override Qwen2CausalLMOutput forward(LlavaOnevisionInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        using IDisposable noGrad = no_grad();
+        using IDisposable? noGrad = training ? null : no_grad();                   // train(): gradients flow (VideoLong-Tiny's trainer)
         using DisposeScope scope = NewDisposeScope();
         Tensor embeds = BuildInputsEmbeds(input);                                   // [B, L, H]
         Qwen2CausalLMOutput output = language_model.forward(new Qwen2CausalLMInput
@@ -153,7 +154,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     public Tensor BuildInputsEmbeds(LlavaOnevisionInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        using IDisposable noGrad = no_grad();
+        using IDisposable? noGrad = training ? null : no_grad();
         using DisposeScope scope = NewDisposeScope();
         Tensor ids = input.InputIds;
         Tensor embeds = language_model.EmbedTokens(ids);                            // [B, L, H]
@@ -221,6 +222,15 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
 
         // Frames go through the tower in chunks (whole clips when merging), so memory stays bounded for 10,000 frames.
         int batch = Math.Max(1, options?.VisionBatchSize ?? 64);
+        if (tokensPerFrame is null && b > 1 && b * f <= batch)
+        {
+            // Several short videos (a training batch): all frames through the tower at once; the same values as one by one.
+            Tensor all = Pool(ProjectedFeatures(pixelValuesVideos.flatten(0, 1)));   // [B·F, ⌈g/2⌉², H]
+            Tensor perVideo = all.reshape(b, -1, all.shape[2]);                      // [B, F·⌈g/2⌉², H]
+            Tensor newlines = image_newline.reshape(1, 1, -1).to(perVideo.dtype).expand(b, 1, -1);   // [B, 1, H]
+            return cat([perVideo, newlines], 1).reshape(-1, perVideo.shape[2]).MoveToOuterDisposeScope();   // [B·(F·t + 1), H]
+        }
+
         long chunk = tokensPerFrame is null ? batch : Math.Max(clip, batch / clip * clip);
         var videos = new List<Tensor>();
         for (int i = 0; i < b; i++)

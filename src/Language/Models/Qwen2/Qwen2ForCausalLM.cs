@@ -3,7 +3,8 @@
 // Traits: pre-norm blocks with RMSNorm computed in fp32; rotary embeddings computed in fp32 from FLOAT position ids
 // (V2PE, ALGORITHMS.md §3: fractional visual positions), cos/sin cast to the activation dtype; grouped-query attention
 // with q/k/v bias and no o_proj bias through scaled_dot_product_attention; SwiGLU MLP; lm_head optionally tied to
-// embed_tokens. Inference only: the KV cache is written in place and every forward runs under no_grad.
+// embed_tokens. Inference by default: the KV cache is written in place and every forward in eval mode runs under no_grad; in train()
+// mode (without a cache) gradients flow, for VideoLong-Tiny's trainer.
 // Paper: Qwen2 Technical Report, https://arxiv.org/abs/2407.10671.
 // Reference: huggingface/transformers src/transformers/models/qwen2/modeling_qwen2.py (read at commit
 // 00d4b3d2142cb4ced2f51b90614b5d26bc045015; parity fixtures are made with transformers 5.17).
@@ -171,14 +172,14 @@ public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMO
     /// <summary>The token embeddings of <paramref name="inputIds"/> ([B, L] → [B, L, H]), for splicing in visual features.</summary>
     public Tensor EmbedTokens(Tensor inputIds)
     {
-        using IDisposable noGrad = no_grad();
+        using IDisposable? noGrad = training ? null : no_grad();
         return model.EmbedTokens(inputIds);
     }
 
     public override Qwen2CausalLMOutput forward(Qwen2CausalLMInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        using IDisposable noGrad = no_grad();
+        using IDisposable? noGrad = training ? null : no_grad();                   // train(): gradients flow (VideoLong-Tiny's trainer)
         using DisposeScope scope = NewDisposeScope();
         (Tensor last, Tensor? selected, IReadOnlyList<Tensor> kept) = model.call(input);   // [B, L', H], [B, L, H]?, S × [B, keep]
         Tensor hidden = input.LastPositionLogitsOnly ? last.narrow(1, last.shape[1] - 1, 1) : last;   // [B, L, H] -> [B, 1, H]

@@ -1,0 +1,145 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using VideoLong.Language.Models.LlavaOnevision;
+using VideoLong.Language.Tokenization;
+using VideoLong.Pipeline.Training;
+using VideoLong.Vision.Models;
+
+namespace VideoLong.Pipeline.Cli;
+
+/// <summary>
+/// <c>videolong train --config FILE --out DIR [--resume]</c>: trains VideoLong-Tiny on generated synthetic videos and
+/// writes the shippable model folder to DIR/model; <c>videolong tiny-eval --model DIR</c>: per-task exact-match accuracy
+/// on the held-out test split (or the validation split); <c>videolong gen-data</c>: writes samples as PNG frames + JSON.
+/// </summary>
+internal static class TrainCommand
+{
+    public static Command Create(CliContext cli)
+    {
+        var config = new Option<string>("--config") { Description = "Training config (JSON), e.g. models/videolong-tiny/train.json.", Required = true };
+        var outDir = new Option<string>("--out") { Description = "Output folder: checkpoints, log, and model/ (the shippable model).", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out." };
+        var evalPerTask = new Option<int?>("--eval-per-task") { Description = "After training, evaluate N test samples per task (overrides eval_per_task)." };
+        var command = new Command("train", "Train VideoLong-Tiny (TorchSharp) on generated synthetic videos.") { config, outDir, resume, evalPerTask };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            TinyTrainConfig cfg = TinyTrainConfig.Load(parse.GetRequiredValue(config));
+            string output = parse.GetRequiredValue(outDir);
+            using var log = new StreamWriter(Path.Combine(Directory.CreateDirectory(output).FullName, "train-log.txt"), append: true) { AutoFlush = true };
+            void Log(string line)
+            {
+                string stamped = $"{DateTime.UtcNow:HH:mm:ss} {line}";
+                cli.Out.WriteLine(stamped);
+                log.WriteLine(stamped);
+            }
+
+            using var trainer = new TinyTrainer(cfg, output, Log);
+            File.Copy(parse.GetRequiredValue(config), Path.Combine(trainer.ModelDirectory, "train.json"), overwrite: true);
+            if (parse.GetValue(resume))
+            {
+                trainer.LoadCheckpoint();
+            }
+
+            await trainer.TrainAsync(null, cancellationToken).ConfigureAwait(false);
+            trainer.SaveCheckpoint();
+            await trainer.ExportAsync(cancellationToken).ConfigureAwait(false);
+            Log($"model written to {trainer.ModelDirectory}");
+            int perTask = parse.GetValue(evalPerTask) ?? cfg.EvalPerTask;
+            if (perTask > 0)
+            {
+                trainer.Model.eval();
+                var evaluator = new TinyEvaluator(trainer.Model, trainer.Prompts);
+                var cells = new List<TinyEvalCell>();
+                foreach ((string task, int frames) in EvalPlan(cfg.Frames, cfg.NeedleFrames, cfg.NeedleFrames * 2, cfg.NeedleFrames * 4))
+                {
+                    TinyEvalCell cell = evaluator.Evaluate(new SyntheticVideos(cfg.Model.ImageSize), DataSplit.Test, task, frames, perTask, cancellationToken: cancellationToken);
+                    cells.Add(cell);
+                    Log(string.Create(CultureInfo.InvariantCulture, $"test {task}@{frames}: {cell.Accuracy:P1} ({cell.Correct}/{cell.Samples})") +
+                        string.Concat(cell.Mistakes.Take(2).Select(m => $" | Q: {m.Question} want '{m.Expected}' got '{m.Got}'")));
+                }
+
+                WriteEval(Path.Combine(trainer.ModelDirectory, "eval.json"), cells);
+                Log("\n" + TinyEvaluator.Table(cells));
+            }
+
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+
+    public static Command CreateEval(CliContext cli)
+    {
+        var model = new Option<string>("--model") { Description = "Model folder.", DefaultValueFactory = _ => "models/videolong-tiny" };
+        var perTask = new Option<int>("--per-task") { Description = "Samples per task.", DefaultValueFactory = _ => 100 };
+        var split = new Option<string>("--split") { Description = "test or validation.", DefaultValueFactory = _ => "test" };
+        var frames = new Option<int>("--frames") { Description = "Frames of the short tasks.", DefaultValueFactory = _ => 16 };
+        var needleFrames = new Option<string>("--needle-frames") { Description = "Comma-separated haystack lengths for the needle task.", DefaultValueFactory = _ => "64" };
+        var tasks = new Option<string?>("--tasks") { Description = "Comma-separated tasks (default: all)." };
+        var tokensPerFrame = new Option<int?>("--tokens-per-frame") { Description = "HiCo merge to N tokens per frame instead of the model's pooling." };
+        var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
+        var json = new Option<bool>("--json") { Description = "Write the cells as JSON." };
+        var command = new Command("tiny-eval", "Exact-match accuracy per synthetic task on held-out samples.")
+        {
+            model, perTask, split, frames, needleFrames, tasks, tokensPerFrame, device, json,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string dir = parse.GetValue(model)!;
+            DataSplit which = parse.GetValue(split) switch
+            {
+                "test" => DataSplit.Test,
+                "validation" => DataSplit.Validation,
+                var other => throw new VideoLongException($"Invalid --split '{other}': use test or validation."),
+            };
+            using LlavaOnevisionForConditionalGeneration vlm = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(dir,
+                new ModelLoadOptions { Device = parse.GetValue(device)!, DType = TorchSharp.torch.ScalarType.Float32 }, null, cancellationToken).ConfigureAwait(false);
+            var prompts = new TinyPrompts(Qwen2Tokenizer.FromPretrained(dir));
+            var evaluator = new TinyEvaluator(vlm, prompts);
+            var videos = new SyntheticVideos(vlm.Config.VisionConfig.ImageSize);
+            int[] needles = parse.GetValue(needleFrames)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+            HashSet<string>? only = parse.GetValue(tasks)?.Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+            VlmOptions? options = parse.GetValue(tokensPerFrame) is { } tpf ? new VlmOptions { TokensPerFrame = tpf } : null;
+            var cells = new List<TinyEvalCell>();
+            foreach ((string task, int f) in EvalPlan(parse.GetValue(frames), needles).Where(c => only is null || only.Contains(c.Task)))
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                TinyEvalCell cell = evaluator.Evaluate(videos, which, task, f, parse.GetValue(perTask), options, cancellationToken: cancellationToken);
+                cells.Add(cell);
+                if (!parse.GetValue(json))
+                {
+                    await cli.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{task}@{f}: {cell.Accuracy:P1} ({cell.Correct}/{cell.Samples}) in {clock.Elapsed.TotalSeconds:F1}s")).ConfigureAwait(false);
+                }
+            }
+
+            if (parse.GetValue(json))
+            {
+                await cli.Out.WriteLineAsync(CellsJson(cells).ToJsonString()).ConfigureAwait(false);
+            }
+            else
+            {
+                await cli.Out.WriteLineAsync(TinyEvaluator.Table(cells)).ConfigureAwait(false);
+            }
+
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+
+    private static IEnumerable<(string Task, int Frames)> EvalPlan(int frames, params int[] needleFrames) =>
+        SyntheticVideos.Tasks.Where(t => t != "needle").Select(t => (t, frames)).Concat(needleFrames.Select(n => ("needle", n)));
+
+    private static JsonArray CellsJson(IEnumerable<TinyEvalCell> cells) => new(cells.Select(c => (JsonNode)new JsonObject
+    {
+        ["task"] = c.Task,
+        ["frames"] = c.Frames,
+        ["samples"] = c.Samples,
+        ["correct"] = c.Correct,
+        ["accuracy"] = c.Accuracy,
+        ["mistakes"] = new JsonArray(c.Mistakes.Select(m => (JsonNode)new JsonArray(m.Question, m.Expected, m.Got)).ToArray()),
+    }).ToArray());
+
+    private static void WriteEval(string path, IEnumerable<TinyEvalCell> cells) =>
+        File.WriteAllText(path, CellsJson(cells).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+}

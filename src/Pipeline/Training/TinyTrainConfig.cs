@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace VideoLong.Pipeline.Training;
+
+/// <summary>The training run of VideoLong-Tiny (a JSON file; every key optional, defaults below).</summary>
+public sealed record TinyTrainConfig
+{
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 1;
+    [JsonPropertyName("device")] public string Device { get; init; } = "cpu";
+    [JsonPropertyName("steps")] public int Steps { get; init; } = 3000;
+    /// <summary>Shrink <see cref="Steps"/> after the first steps so the run ends within <see cref="TimeLimitSeconds"/> (the schedule follows).</summary>
+    [JsonPropertyName("fit_steps_to_time")] public bool FitStepsToTime { get; init; } = true;
+    [JsonPropertyName("time_limit_seconds")] public double TimeLimitSeconds { get; init; } = 420;
+    [JsonPropertyName("batch")] public int Batch { get; init; } = 48;
+    [JsonPropertyName("frames")] public int Frames { get; init; } = 16;
+    [JsonPropertyName("needle_frames")] public int NeedleFrames { get; init; } = 64;
+    [JsonPropertyName("needle_batch")] public int NeedleBatch { get; init; } = 12;
+    /// <summary>Every N-th step is a needle batch (long haystack); 0 = never.</summary>
+    [JsonPropertyName("needle_every")] public int NeedleEvery { get; init; } = 4;
+    [JsonPropertyName("lr")] public double LearningRate { get; init; } = 1e-3;
+    [JsonPropertyName("min_lr_ratio")] public double MinLearningRateRatio { get; init; } = 0.05;
+    [JsonPropertyName("warmup_steps")] public int WarmupSteps { get; init; } = 150;
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 0.05;
+    [JsonPropertyName("clip_norm")] public double ClipNorm { get; init; } = 1.0;
+    [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 500;
+    [JsonPropertyName("log_every")] public int LogEvery { get; init; } = 25;
+    [JsonPropertyName("max_merges")] public int MaxMerges { get; init; } = 600;
+    [JsonPropertyName("eval_per_task")] public int EvalPerTask { get; init; } = 0;
+    [JsonPropertyName("prefetch")] public int Prefetch { get; init; } = 8;
+    [JsonPropertyName("model")] public TinyModelShape Model { get; init; } = new();
+    /// <summary>Start from the weights of this model folder (model.safetensors of the same shape and tokenizer) instead of a random initialisation.</summary>
+    [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
+
+    private static readonly JsonSerializerOptions Strict = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
+
+    public static TinyTrainConfig Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new VideoLongException($"Training config '{path}' does not exist (a JSON file; see models/videolong-tiny/train.json).");
+        }
+
+        try
+        {
+            TinyTrainConfig config = JsonSerializer.Deserialize<TinyTrainConfig>(File.ReadAllText(path), Strict)
+                ?? throw new VideoLongException($"Training config '{path}' is empty.");
+            config.Validate(path);
+            return config;
+        }
+        catch (JsonException e)
+        {
+            throw new VideoLongException($"Training config '{path}' is not valid: {e.Message}");
+        }
+    }
+
+    public void Validate(string source)
+    {
+        if (Steps < 1 || Batch < 1 || Frames < 4 || NeedleFrames < 4 || NeedleBatch < 1 || NeedleEvery < 0 || !(LearningRate > 0) || WarmupSteps < 0 || !(ClipNorm > 0) || CheckpointEvery < 1 || LogEvery < 1 || Prefetch < 1)
+        {
+            throw new VideoLongException($"{source}: steps, batch, needle_batch, checkpoint_every, log_every, prefetch must be ≥ 1, frames ≥ 4, lr and clip_norm > 0, warmup_steps and needle_every ≥ 0.");
+        }
+    }
+}
+
+/// <summary>The size of the model (SigLIP tower + projector + Qwen2 decoder).</summary>
+public sealed record TinyModelShape
+{
+    [JsonPropertyName("image_size")] public int ImageSize { get; init; } = 64;
+    [JsonPropertyName("patch_size")] public int PatchSize { get; init; } = 8;
+    [JsonPropertyName("vision_hidden")] public int VisionHidden { get; init; } = 192;
+    [JsonPropertyName("vision_layers")] public int VisionLayers { get; init; } = 4;
+    [JsonPropertyName("vision_heads")] public int VisionHeads { get; init; } = 3;
+    [JsonPropertyName("text_hidden")] public int TextHidden { get; init; } = 256;
+    [JsonPropertyName("text_layers")] public int TextLayers { get; init; } = 4;
+    [JsonPropertyName("text_heads")] public int TextHeads { get; init; } = 4;
+    [JsonPropertyName("text_kv_heads")] public int TextKvHeads { get; init; } = 2;
+    [JsonPropertyName("text_intermediate")] public int TextIntermediate { get; init; } = 768;
+
+    /// <summary>The LLaVA-OneVision config.json of this shape for a vocabulary of <paramref name="vocabSize"/> tokens.</summary>
+    public JsonObject ConfigJson(int vocabSize, int imageTokenId, int videoTokenId) => new()
+    {
+        ["architectures"] = new JsonArray("LlavaOnevisionForConditionalGeneration"),
+        ["model_type"] = "llava_onevision",
+        ["name"] = "VideoLong-Tiny",
+        ["dtype"] = "bfloat16",
+        ["image_token_index"] = imageTokenId,
+        ["video_token_index"] = videoTokenId,
+        ["image_grid_pinpoints"] = new JsonArray(new JsonArray(ImageSize, ImageSize)),
+        ["multimodal_projector_bias"] = true,
+        ["projector_hidden_act"] = "gelu",
+        ["tie_word_embeddings"] = true,
+        ["vision_aspect_ratio"] = "anyres_max_1",
+        ["vision_feature_layer"] = -1,
+        ["vision_feature_select_strategy"] = "full",
+        ["text_config"] = new JsonObject
+        {
+            ["model_type"] = "qwen2",
+            ["hidden_act"] = "silu",
+            ["hidden_size"] = TextHidden,
+            ["intermediate_size"] = TextIntermediate,
+            ["num_hidden_layers"] = TextLayers,
+            ["num_attention_heads"] = TextHeads,
+            ["num_key_value_heads"] = TextKvHeads,
+            ["max_position_embeddings"] = 32768,
+            ["rms_norm_eps"] = 1e-6,
+            ["rope_theta"] = 10000.0,
+            ["tie_word_embeddings"] = true,
+            ["vocab_size"] = vocabSize,
+            ["eos_token_id"] = 2,
+            ["pad_token_id"] = 0,
+            ["bos_token_id"] = null,
+            ["use_sliding_window"] = false,
+        },
+        ["vision_config"] = new JsonObject
+        {
+            ["model_type"] = "siglip_vision_model",
+            ["hidden_act"] = "gelu_pytorch_tanh",
+            ["hidden_size"] = VisionHidden,
+            ["intermediate_size"] = VisionHidden * 4,
+            ["num_hidden_layers"] = VisionLayers,
+            ["num_attention_heads"] = VisionHeads,
+            ["image_size"] = ImageSize,
+            ["patch_size"] = PatchSize,
+            ["num_channels"] = 3,
+            ["layer_norm_eps"] = 1e-6,
+            ["vision_use_head"] = false,
+        },
+    };
+}
