@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On the GPU host, in the repository root, after `tar xzf artifacts/gpu/videolong-gpu.tar.gz -C /tmp`:
+# On the GPU host, in the repository root, after `tar xJf artifacts/gpu/videolong-gpu.tar.xz -C /tmp`:
 #   bash tools/reference/run_vlm_bench.sh   (prints one JSON line per scenario with peak GPU memory from nvidia-smi)
 R=/tmp/videolong-gpu/run.sh
 for args in "--frames 512" "--frames 2048" "--frames 10000" "--frames 512 --no-merge"; do
