@@ -17,8 +17,6 @@ namespace VideoLong.Pipeline.Bus;
 /// </summary>
 public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
 {
-    private static readonly string[] EndOfTurnTokens = ["<|im_end|>", "<|endoftext|>"];
-
     public Task<AnswerGenerated> GenerateAsync(GenerateAnswer command, CancellationToken cancellationToken) =>
         GenerateAsync(command, null, cancellationToken);
 
@@ -46,18 +44,10 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
             using Tensor visual = await VisualTokensArtifact.TryLoadAsync(cache, ArtifactRefs.KeyOf(command.VisualTokens), model.Model.LanguageModel.DType, cancellationToken).ConfigureAwait(false)
                 ?? throw new VideoLongException($"Visual tokens {command.VisualTokens.Uri} are not in the cache (evicted?); encode the video again.");
             int[] expanded = PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(int)visual.shape[0]]).Ids;
-            using Tensor embeds = Splice(model, expanded, visual);                  // [1, L, H]
+            using Tensor embeds = VisualEmbeds.Splice(model.Model, expanded, model.Model.Config.VideoTokenIndex, visual);   // [1, L, H]
             bool[] isVisual = expanded.Select(t => t == model.Model.Config.VideoTokenIndex).ToArray();
             using VideoPromptCompression compression = VideoPromptCompression.Apply(model.Model.LanguageModel, isVisual, vlmOptions);
-            var options = new GenerationOptions
-            {
-                MaxNewTokens = command.Generation.MaxNewTokens,
-                DoSample = command.Generation.Temperature > 0,
-                Temperature = command.Generation.Temperature > 0 ? command.Generation.Temperature : 1.0,
-                Seed = command.Generation.Seed,
-                StopTokenIds = command.Generation.IgnoreEos ? [] : EndOfTurnTokens.Select(tokenizer.TokenToId).OfType<int>().ToArray(),
-                PadTokenId = tokenizer.TokenToId("<|endoftext|>") ?? 0,
-            };
+            GenerationOptions options = VisualEmbeds.Options(tokenizer, command.Generation);
             var text = new StringBuilder();
             IncrementalDecoder decoder = tokenizer.CreateIncrementalDecoder(skipSpecialTokens: true);
             var prompt = new GenerationPrompt { InputsEmbeds = embeds, PositionIds = compression.PositionIds };
@@ -93,24 +83,5 @@ public sealed class AnswerGenerator(ArtifactCache cache, ModelRegistry models)
         {
             model.Gate.Release();
         }
-    }
-
-    /// <summary>Token embeddings with the video placeholders replaced, in order, by the cached visual tokens.</summary>
-    private static Tensor Splice(LoadedModel model, int[] expanded, Tensor visual)
-    {
-        using IDisposable noGrad = no_grad();
-        using DisposeScope scope = NewDisposeScope();
-        LlavaOnevisionForConditionalGeneration vlm = model.Model;
-        Tensor ids = tensor(expanded.Select(x => (long)x).ToArray(), [1, expanded.Length], device: vlm.LanguageModel.Device);
-        Tensor embeds = vlm.LanguageModel.EmbedTokens(ids);                          // [1, L, H]
-        Tensor mask = ids.eq(vlm.Config.VideoTokenIndex);                           // [1, L]
-        long count = mask.sum().item<long>();
-        if (count != visual.shape[0])
-        {
-            throw new TokenFeatureMismatchException("Video", count, visual.shape[0], "Hint: the visual tokens were encoded for another frame count or compression.");
-        }
-
-        Tensor spliced = embeds.masked_scatter(mask.unsqueeze(-1).expand_as(embeds), visual.to(embeds.dtype).to(embeds.device));
-        return spliced.MoveToOuterDisposeScope();
     }
 }

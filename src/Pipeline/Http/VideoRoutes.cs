@@ -1,18 +1,13 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.AspNetCore.WebUtilities;
-using Microsoft.Net.Http.Headers;
 
 namespace VideoLong.Pipeline.Http;
 
 /// <summary>Naming the videos questions are asked about: <c>POST /videos</c> (multipart upload) and <c>POST /videos/by-path</c>.</summary>
 internal static class VideoRoutes
 {
-    private const int CopyBuffer = 81920;
-
     public static RouteGroupBuilder MapVideoRoutes(this IEndpointRouteBuilder app)
     {
         RouteGroupBuilder videos = app.MapGroup("/videos").WithTags("Videos");
@@ -30,146 +25,19 @@ internal static class VideoRoutes
         return videos;
     }
 
-    internal static async Task<Results<Created<VideoSummary>, ValidationProblem, ProblemHttpResult>> UploadAsync(
-        HttpRequest request, HttpApiOptions options, VideoCatalog catalog, CancellationToken cancellationToken)
-    {
-        long limit = options.MaxUploadBytes;
-        if (request.ContentLength > limit + (1 << 20))
-        {
-            return TooLarge(request, limit);
-        }
+    internal static Task<Results<Created<VideoSummary>, ValidationProblem, ProblemHttpResult>> UploadAsync(
+        HttpRequest request, HttpApiOptions options, VideoCatalog catalog, CancellationToken cancellationToken) =>
+        SourceUploads.UploadAsync(request, options.MaxUploadBytes, Target(catalog), cancellationToken);
 
-        // The body may carry the form's boundaries and headers on top of the file; the file itself is counted below.
-        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } bodySize)
-        {
-            bodySize.MaxRequestBodySize = limit + (1 << 20);
-        }
+    internal static Task<Results<Created<VideoSummary>, ValidationProblem, ProblemHttpResult>> ByPathAsync(
+        VideoPathRequest body, AllowedRoots roots, VideoCatalog catalog, CancellationToken cancellationToken) =>
+        SourceUploads.ByPathAsync(body.Path, roots, Target(catalog), cancellationToken);
 
-        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out MediaTypeHeaderValue? type) || !type.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase)
-            || HeaderUtilities.RemoveQuotes(type.Boundary).Value is not { Length: > 0 and <= 200 } boundary)
-        {
-            return ApiProblems.Invalid("file", "Send multipart/form-data with the video in a part named 'file'.");
-        }
-
-        string id = VideoCatalog.NewId();
-        string folder = catalog.FolderOf(id);
-        string source = Path.Combine(folder, "source");
-        bool keep = false;
-        try
-        {
-            var reader = new MultipartReader(boundary, request.Body);
-            long written = -1;
-            for (MultipartSection? section = await reader.ReadNextSectionAsync(cancellationToken).ConfigureAwait(false);
-                 section is not null && written < 0;
-                 section = await reader.ReadNextSectionAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out ContentDispositionHeaderValue? disposition) || !disposition.IsFileDisposition())
-                {
-                    continue;
-                }
-
-                Directory.CreateDirectory(folder);
-                written = await CopyLimitedAsync(section.Body, source, limit, cancellationToken).ConfigureAwait(false);
-                if (written > limit)
-                {
-                    return TooLarge(request, limit);
-                }
-            }
-
-            if (written <= 0)
-            {
-                return ApiProblems.Invalid("file", written == 0 ? "The uploaded file is empty." : "No file part: send the video in a multipart part named 'file'.");
-            }
-
-            VideoSummary summary = await catalog.RegisterAsync(id, source, uploaded: true, cancellationToken).ConfigureAwait(false);
-            keep = true;
-            return TypedResults.Created($"/videos/{id}", summary);
-        }
-        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
-        {
-            return TooLarge(request, limit);
-        }
-        catch (InvalidDataException e)
-        {
-            return ApiProblems.Invalid("file", $"The multipart body is malformed: {e.Message}");
-        }
-        catch (VideoLongException e)
-        {
-            return NotAVideo(e);
-        }
-        finally
-        {
-            if (!keep && Directory.Exists(folder))
-            {
-                Directory.Delete(folder, recursive: true);
-            }
-        }
-    }
-
-    internal static async Task<Results<Created<VideoSummary>, ValidationProblem, ProblemHttpResult>> ByPathAsync(
-        VideoPathRequest body, AllowedRoots roots, VideoCatalog catalog, CancellationToken cancellationToken)
-    {
-        if (string.IsNullOrWhiteSpace(body.Path) || body.Path.Length > 4096)
-        {
-            return ApiProblems.Invalid("path", "Give the absolute path of a video file under one of the server's allowed roots (at most 4096 characters).");
-        }
-
-        string? real = roots.Resolve(body.Path);
-        if (real is null)
-        {
-            return ApiProblems.Problem(StatusCodes.Status403Forbidden, "Path not allowed.",
-                "The path is not under an allowed root (relative paths, '..' segments and links that leave the roots are refused).");
-        }
-
-        if (!File.Exists(real))
-        {
-            return ApiProblems.NotFound("No file at that path.");
-        }
-
-        string id = VideoCatalog.NewId();
-        try
-        {
-            return TypedResults.Created($"/videos/{id}", await catalog.RegisterAsync(id, real, uploaded: false, cancellationToken).ConfigureAwait(false));
-        }
-        catch (VideoLongException e)
-        {
-            return NotAVideo(e);
-        }
-    }
-
-    // Copies at most limit + 1 bytes, so that an oversized part is known without reading it whole.
-    private static async Task<long> CopyLimitedAsync(Stream from, string path, long limit, CancellationToken cancellationToken)
-    {
-        byte[] buffer = new byte[CopyBuffer];
-        long total = 0;
-        await using var file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, CopyBuffer, FileOptions.Asynchronous);
-        int read;
-        while ((read = await from.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
-        {
-            total += read;
-            if (total > limit)
-            {
-                return total;
-            }
-
-            await file.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
-        }
-
-        return total;
-    }
-
-    // The rest of the body is not read: close the connection after the answer, so that no client reuses it mid-body.
-    private static ProblemHttpResult TooLarge(HttpRequest request, long limit)
-    {
-        request.HttpContext.Response.Headers.Connection = "close";
-        return ApiProblems.Problem(StatusCodes.Status413PayloadTooLarge, "Upload too large.", $"The server accepts uploads of at most {limit >> 20} MiB.");
-    }
+    private static UploadTarget<VideoSummary> Target(VideoCatalog catalog) =>
+        new("video", "a", "/videos", catalog.FolderOf, catalog.RegisterAsync, NotAVideo);
 
     private static ProblemHttpResult NotAVideo(VideoLongException e) =>
-        ApiProblems.Problem(StatusCodes.Status415UnsupportedMediaType, "Not a video.", Cli.VideoLongCli.OneLine(Scrub(e.Message)));
-
-    // ffprobe's messages name the server's file; callers get them without the server's paths.
-    private static string Scrub(string message) => System.Text.RegularExpressions.Regex.Replace(message, "'/[^']*'", "The file");
+        ApiProblems.Problem(StatusCodes.Status415UnsupportedMediaType, "Not a video.", SourceUploads.Scrub(e.Message));
 }
 
 /// <summary>Body of <c>POST /videos/by-path</c>.</summary>
