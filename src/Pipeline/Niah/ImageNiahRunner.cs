@@ -89,36 +89,13 @@ internal sealed class ImageNiahRunner(INiahModel model)
 
                     Tensor visual = cat([blocks.narrow(0, 0, regions).reshape(-1, blocks.shape[2]), haystack.Trailer], 0);
                     NiahNeedle needle = config.Needles[n];
-                    string question = NiahScore.Prompt(needle);
-                    string? generated = null;
-                    bool? generatedCorrect = null;
-                    TeacherForcedResult? forced = null;
-                    if (config.Scoring is NiahScoring.Generate or NiahScoring.Both)
-                    {
-                        generated = await model.AnswerAsync(visual, question, config.MaxNewTokens, cancellationToken).ConfigureAwait(false);
-                        generatedCorrect = NiahScore.IsCorrect(needle, generated);
-                    }
-
-                    if (config.Scoring is NiahScoring.TeacherForced or NiahScoring.Both)
-                    {
-                        forced = await model.TeacherForcedAsync(visual, question, NiahScore.TeacherForcedAnswer(needle), cancellationToken).ConfigureAwait(false);
-                    }
-
-                    trials.Add(new NiahTrial
+                    NiahTrial asked = await NiahRunner.AskAsync(model, config, needle, visual, cancellationToken).ConfigureAwait(false);
+                    trials.Add(asked with
                     {
                         Frames = size,
                         Depth = p,
                         Needle = needle.Name ?? $"needle-{n + 1}",
                         InsertedBefore = touched.Length > 0 ? touched[0] : 0,
-                        VisualTokens = (int)visual.shape[0],
-                        Question = question,
-                        Expected = NiahScore.TeacherForcedAnswer(needle),
-                        Generated = generated,
-                        GeneratedCorrect = generatedCorrect,
-                        TeacherForced = forced?.PredictedText,
-                        TeacherForcedCorrect = forced?.AllCorrect,
-                        TeacherForcedTokenAccuracy = forced?.TokenAccuracy,
-                        Score = forced is not null ? (forced.AllCorrect ? 1 : 0) : generatedCorrect == true ? 1 : 0,
                         Part = $"needle at ({needleBox.X}, {needleBox.Y}) {needleBox.Width}×{needleBox.Height} px in regions {string.Join(' ', touched)} of {regions}",
                         Seconds = trialWatch.Elapsed.TotalSeconds,
                     });

@@ -99,7 +99,7 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
                             cancellationToken.ThrowIfCancellationRequested();
                             var trialWatch = Stopwatch.StartNew();
                             using Tensor visual = Assemble(haystackTokens, frames, [(at, tokens)]);
-                            NiahTrial trial = await AskAsync(config, needle, visual, cancellationToken).ConfigureAwait(false);
+                            NiahTrial trial = await AskAsync(model, config, needle, visual, cancellationToken).ConfigureAwait(false);
                             trials.Add(trial with
                             {
                                 Frames = frames,
@@ -182,7 +182,7 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
                     foreach ((NiahNeedle question, string part, int p) in new[] { (sample.Caption!, "caption", 0), (sample.Qa!, "qa", 1) })
                     {
                         var trialWatch = Stopwatch.StartNew();
-                        NiahTrial trial = await AskAsync(config, question, visual, cancellationToken).ConfigureAwait(false);
+                        NiahTrial trial = await AskAsync(model, config, question, visual, cancellationToken).ConfigureAwait(false);
                         results[p] = trial.Score > 0.5;
                         trials.Add(trial with
                         {
@@ -280,7 +280,8 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
         return blocks.index_select(0, idx);
     }
 
-    private async Task<NiahTrial> AskAsync(NiahConfig config, NiahNeedle needle, Tensor visual, CancellationToken cancellationToken)
+    /// <summary>One question over a visual-token sequence, scored as the config says; the caller fills in where the needle was.</summary>
+    internal static async Task<NiahTrial> AskAsync(INiahModel model, NiahConfig config, NiahNeedle needle, Tensor visual, CancellationToken cancellationToken)
     {
         string question = NiahScore.Prompt(needle);
         string? generated = null;
