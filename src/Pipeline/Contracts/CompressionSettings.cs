@@ -9,7 +9,7 @@ public sealed record CompressionSettings
     /// <summary>LLM layers at which visual tokens are dropped; empty for no dropping.</summary>
     public IReadOnlyList<int> DropLayers { get; init; } = [];
 
-    /// <summary>Fraction of visual tokens dropped at each of <see cref="DropLayers"/> (same length).</summary>
+    /// <summary>Fraction of visual tokens kept: ρ_0 = 1, then one non-increasing value per layer of <see cref="DropLayers"/> (VideoChat-Flash: 1, 0.75, 0.25).</summary>
     public IReadOnlyList<double> DropRatios { get; init; } = [];
 
     public TokenDropMode DropMode { get; init; } = TokenDropMode.Uniform0Attention;

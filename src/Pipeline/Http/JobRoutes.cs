@@ -70,6 +70,23 @@ internal static class JobRoutes
             return ApiProblems.Invalid("maxNewTokens", $"maxNewTokens must be 1 to {MaxNewTokensLimit}.");
         }
 
+        CompressionSettings compression;
+        try
+        {
+            compression = new CompressionSettings
+            {
+                TokensPerFrame = body.TokensPerFrame, DropLayers = body.DropLayers ?? [], DropRatios = body.DropRatios ?? [], V2peStride = body.V2peStride,
+                DropMode = body.DropMode is { } mode ? CompressionOptions.ParseMode(mode) : TokenDropMode.Uniform0Attention,
+            };
+
+            // Checked here on their own; the layers against the model's depth when the job starts.
+            CompressionOptions.Validate(compression, int.MaxValue);
+        }
+        catch (VideoLongException e)
+        {
+            return ApiProblems.Invalid("compression", e.Message);
+        }
+
         if (await catalog.SourceOfAsync(videoId, cancellationToken).ConfigureAwait(false) is not { } source)
         {
             return ApiProblems.NotFound($"No video '{videoId}': upload it with POST /videos or name it with POST /videos/by-path.");
@@ -80,7 +97,7 @@ internal static class JobRoutes
         {
             JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = source, Question = body.Question, Model = options.ModelDirectory,
             Sampling = new SamplingSettings { Strategy = SamplingStrategy.Uniform, FrameCount = frames },
-            Compression = new CompressionSettings { TokensPerFrame = body.TokensPerFrame },
+            Compression = compression,
             Generation = new GenerationSettings { MaxNewTokens = body.MaxNewTokens ?? 128, IgnoreEos = body.IgnoreEos },
         };
 
@@ -301,7 +318,12 @@ internal static class JobRoutes
 /// <param name="TokensPerFrame">HiCo clip-level merge to this many tokens per frame (frames must be a multiple of 4); default: the model's pooling.</param>
 /// <param name="MaxNewTokens">Most tokens to generate, 1 to 1,024 (default 128).</param>
 /// <param name="IgnoreEos">Generate all <paramref name="MaxNewTokens"/>, through end-of-turn tokens (default false).</param>
-public sealed record QuestionRequest(string? Question, int? Frames = null, int? TokensPerFrame = null, int? MaxNewTokens = null, bool IgnoreEos = false);
+/// <param name="DropLayers">Video-level compression: LLM layers at which visual tokens are dropped (as <c>chat --drop-layers</c>).</param>
+/// <param name="DropRatios">Fractions of visual tokens kept: 1, then one non-increasing value per drop layer (e.g. [1, 0.75, 0.25]).</param>
+/// <param name="DropMode">uniform, attention or uniform0_attention (default).</param>
+/// <param name="V2peStride">V2PE: visual tokens advance by stride/256 positions (as <c>chat --v2pe-stride</c>).</param>
+public sealed record QuestionRequest(string? Question, int? Frames = null, int? TokensPerFrame = null, int? MaxNewTokens = null, bool IgnoreEos = false,
+    int[]? DropLayers = null, double[]? DropRatios = null, string? DropMode = null, int? V2peStride = null);
 
 /// <summary>A job as the API shows it.</summary>
 public sealed record JobView

@@ -214,6 +214,33 @@ public sealed class When_a_request_is_bad_over_HTTP(ApiServer server) : IClassFi
     }
 
     [Fact]
+    public async Task Dropping_and_V2PE_settings_reach_the_answer_stage()
+    {
+        string id = await server.UploadAsync();
+        using HttpResponseMessage ask = await server.Client.PostAsJsonAsync($"/videos/{id}/questions",
+            new { question = "What happens?", frames = 4, maxNewTokens = 2, dropLayers = new[] { 1 }, dropRatios = new[] { 1.0, 0.5 }, dropMode = "uniform", v2peStride = 64 });
+        Assert.Equal(HttpStatusCode.Accepted, ask.StatusCode);
+        JsonElement job = await server.WaitForEndAsync(ask.Headers.Location!);
+        Assert.Equal("Succeeded", job.GetProperty("state").GetString());
+        JsonElement result = job.GetProperty("result");
+        Assert.True(result.GetProperty("visualTokensAfterDropping").GetInt32() < result.GetProperty("visualTokens").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("{\"question\": \"Why?\", \"dropLayers\": [1], \"dropRatios\": []}")]
+    [InlineData("{\"question\": \"Why?\", \"dropLayers\": [1], \"dropRatios\": [1, 1.5]}")]
+    [InlineData("{\"question\": \"Why?\", \"dropMode\": \"random\"}")]
+    [InlineData("{\"question\": \"Why?\", \"v2peStride\": 0}")]
+    public async Task Bad_compression_settings_are_400_naming_compression(string json)
+    {
+        string id = await server.UploadAsync();
+        using var content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        using HttpResponseMessage response = await server.Client.PostAsync($"/videos/{id}/questions", content);
+        JsonElement problem = await ApiServer.ProblemAsync(response, HttpStatusCode.BadRequest);
+        Assert.True(problem.GetProperty("errors").TryGetProperty("compression", out _));
+    }
+
+    [Fact]
     public async Task Malformed_json_is_a_400_problem()
     {
         using var content = new StringContent("{ not json", System.Text.Encoding.UTF8, "application/json");
