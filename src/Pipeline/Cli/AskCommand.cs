@@ -102,7 +102,19 @@ internal static class AskCommand
                 events.TokensGenerated += printer.Add;
                 Task<object> ended = events.WhenEndedAsync(jobId, cancellationToken);
                 await bus.Publish(request with { JobId = jobId }, cancellationToken).ConfigureAwait(false);
-                object ending = await ended.ConfigureAwait(false);
+                object ending;
+                try
+                {
+                    ending = await ended.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Ctrl-C: the job is cancelled too (its running stage stops), so the store does not keep it running.
+                    using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                    await services.GetRequiredService<JobCanceller>().CancelAsync(jobId, grace.Token).ConfigureAwait(false);
+                    throw;
+                }
+
                 events.Progressed -= progress.Report;
                 progress.Finish();
                 if (ending is JobFaulted faulted)
