@@ -15,10 +15,10 @@ namespace VideoLong.Language.Parallel;
 public sealed record RingAttentionOptions
 {
     /// <summary>Query rows per tile (bounds the fp32 score buffer: B · heads · QueryTile · KeyTile · 4 bytes).</summary>
-    public long QueryTile { get; init; } = 2048;
+    public long QueryTile { get; init; } = 4096;
 
     /// <summary>Key columns per tile.</summary>
-    public long KeyTile { get; init; } = 4096;
+    public long KeyTile { get; init; } = 8192;
 
     /// <summary>Softmax scale; null: 1/√D.</summary>
     public double? Scale { get; init; }
@@ -51,7 +51,7 @@ public static class RingAttention
             for (int r = 0; r < p; r++)
             {
                 Device device = queries[r].device;
-                Tensor q = queries[r].reshape(batch, kvHeads, groups, plan.LocalLength, dim);       // [B, heads, Lr, D] -> [B, kv, g, Lr, D]
+                Tensor q = (queries[r] * scale).reshape(batch, kvHeads, groups, plan.LocalLength, dim);   // scaled once; [B, heads, Lr, D] -> [B, kv, g, Lr, D]
                 state[r] = (q,
                     full([batch, kvHeads, groups, plan.LocalLength], double.NegativeInfinity, ScalarType.Float32, device),
                     zeros([batch, kvHeads, groups, plan.LocalLength], ScalarType.Float32, device),
@@ -66,7 +66,7 @@ public static class RingAttention
                     for (int r = 0; r < p; r++)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
-                        Visit(plan, r, blocks[r], state[r], scale, options);
+                        Visit(plan, r, blocks[r], state[r], options);
                     }
 
                     if (step == p - 1)
@@ -125,7 +125,7 @@ public static class RingAttention
 
     /// <summary>The attention pairs rank <paramref name="rank"/> computes against the block of <paramref name="block"/>.Source.</summary>
     private static void Visit(ZigzagPlan plan, int rank, (Tensor K, Tensor V, int Source) block, (Tensor Q, Tensor Max, Tensor Sum, Tensor Acc) state,
-        double scale, RingAttentionOptions options)
+        RingAttentionOptions options)
     {
         (int q0, int q1) = plan.ChunksOf(rank);
         (int k0, int k1) = plan.ChunksOf(block.Source);
@@ -159,7 +159,7 @@ public static class RingAttention
                         }
 
                         bool masked = kLast > qFirst || kLast >= plan.Length || qLast >= plan.Length;   // crosses the diagonal or holds padding
-                        Tile(state, block, queryOffset + qt, tq, keyOffset + kt, tk, masked ? (qFirst, kFirst, plan.Length) : null, scale);
+                        Tile(state, block, queryOffset + qt, tq, keyOffset + kt, tk, masked ? (qFirst, kFirst, plan.Length) : null);
                     }
                 }
             }
@@ -168,13 +168,13 @@ public static class RingAttention
 
     /// <summary>One tile of the online softmax: local query rows [qo, qo + tq) against local key columns [ko, ko + tk) of the block.</summary>
     private static void Tile((Tensor Q, Tensor Max, Tensor Sum, Tensor Acc) state, (Tensor K, Tensor V, int Source) block, long qo, long tq, long ko, long tk,
-        (long QueryFirst, long KeyFirst, long Length)? mask, double scale)
+        (long QueryFirst, long KeyFirst, long Length)? mask)
     {
         using var scope = NewDisposeScope();
         Tensor q = state.Q.narrow(3, qo, tq);                                       // [B, kv, g, tq, D]
         Tensor k = block.K.narrow(3, ko, tk);                                       // [B, kv, 1, tk, D]
         Tensor v = block.V.narrow(3, ko, tk);                                       // [B, kv, 1, tk, D]
-        Tensor scores = q.matmul(k.transpose(3, 4)).to(ScalarType.Float32).mul_(scale);   // [B, kv, g, tq, tk] fp32
+        Tensor scores = q.matmul(k.transpose(3, 4)).to(ScalarType.Float32);   // [B, kv, g, tq, tk] fp32 (q carries the scale)
         if (mask is { } m)
         {
             Device device = scores.device;
