@@ -53,7 +53,12 @@ internal static class MmspBench
             "fp32" => ScalarType.Float32,
             string other => throw new ArgumentException($"--dtype must be bf16, fp16 or fp32, got '{other}'."),
         };
-        var options = new RingAttentionOptions { QueryTile = Int("--query-tile", 4096), KeyTile = Int("--key-tile", 8192) };
+        var options = new RingAttentionOptions
+        {
+            QueryTile = Int("--query-tile", 4096),
+            KeyTile = Int("--key-tile", 8192),
+            Float32Scores = args.Contains("--fp32-scores"),
+        };
         int runs = Int("--runs", 1);
         bool single = !args.Contains("--no-single");
 
@@ -69,6 +74,7 @@ internal static class MmspBench
             ["dtype"] = dtype.ToString(),
             ["query_tile"] = options.QueryTile,
             ["key_tile"] = options.KeyTile,
+            ["fp32_scores"] = options.Float32Scores,
         };
 
         manual_seed(0);

@@ -20,6 +20,12 @@ public sealed record RingAttentionOptions
     /// <summary>Key columns per tile.</summary>
     public long KeyTile { get; init; } = 8192;
 
+    /// <summary>
+    /// Compute QKᵀ of half-precision inputs in fp32 (inputs upcast per tile; slower). Off: QKᵀ in the input dtype (as
+    /// SDPA's math backend), then fp32 for the softmax. fp32 inputs are exact either way.
+    /// </summary>
+    public bool Float32Scores { get; init; }
+
     /// <summary>Softmax scale; null: 1/√D.</summary>
     public double? Scale { get; init; }
 }
@@ -159,7 +165,7 @@ public static class RingAttention
                         }
 
                         bool masked = kLast > qFirst || kLast >= plan.Length || qLast >= plan.Length;   // crosses the diagonal or holds padding
-                        Tile(state, block, queryOffset + qt, tq, keyOffset + kt, tk, masked ? (qFirst, kFirst, plan.Length) : null);
+                        Tile(state, block, queryOffset + qt, tq, keyOffset + kt, tk, masked ? (qFirst, kFirst, plan.Length) : null, options.Float32Scores);
                     }
                 }
             }
@@ -168,13 +174,15 @@ public static class RingAttention
 
     /// <summary>One tile of the online softmax: local query rows [qo, qo + tq) against local key columns [ko, ko + tk) of the block.</summary>
     private static void Tile((Tensor Q, Tensor Max, Tensor Sum, Tensor Acc) state, (Tensor K, Tensor V, int Source) block, long qo, long tq, long ko, long tk,
-        (long QueryFirst, long KeyFirst, long Length)? mask)
+        (long QueryFirst, long KeyFirst, long Length)? mask, bool float32Scores)
     {
         using var scope = NewDisposeScope();
         Tensor q = state.Q.narrow(3, qo, tq);                                       // [B, kv, g, tq, D]
         Tensor k = block.K.narrow(3, ko, tk);                                       // [B, kv, 1, tk, D]
         Tensor v = block.V.narrow(3, ko, tk);                                       // [B, kv, 1, tk, D]
-        Tensor scores = q.matmul(k.transpose(3, 4)).to(ScalarType.Float32);   // [B, kv, g, tq, tk] fp32 (q carries the scale)
+        Tensor scores = float32Scores && q.dtype != ScalarType.Float32
+            ? q.to(ScalarType.Float32).matmul(k.to(ScalarType.Float32).transpose(3, 4))   // [B, kv, g, tq, tk] fp32 (q carries the scale)
+            : q.matmul(k.transpose(3, 4)).to(ScalarType.Float32);
         if (mask is { } m)
         {
             Device device = scores.device;
@@ -250,5 +258,7 @@ public static class RingAttention
         return (batch, heads, kvHeads, dim);
     }
 
-    internal static bool SameDevice(Device a, Device b) => a.type == b.type && (a.type == TorchSharp.DeviceType.CPU || a.index == b.index);
+    /// <summary>Same device type and index ("cuda" without an index counts as cuda:0).</summary>
+    internal static bool SameDevice(Device a, Device b) =>
+        a.type == b.type && (a.type == TorchSharp.DeviceType.CPU || Math.Max(a.index, (long)0) == Math.Max(b.index, (long)0));
 }

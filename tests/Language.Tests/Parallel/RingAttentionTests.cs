@@ -58,6 +58,25 @@ public sealed class When_ring_attention_runs_over_zigzag_shards
     }
 
     [Fact]
+    public void Bfloat16_inputs_stay_close_to_fp32_attention()
+    {
+        (Tensor q, Tensor k, Tensor v) = Inputs(45, 4, 2, seed: 9);
+        using (q)
+        using (k)
+        using (v)
+        using (Tensor qb = q.to(ScalarType.BFloat16), kb = k.to(ScalarType.BFloat16), vb = v.to(ScalarType.BFloat16))
+        using (Tensor dense = DenseCausal(qb.to(ScalarType.Float32), kb.to(ScalarType.Float32), vb.to(ScalarType.Float32)))
+        {
+            ZigzagPlan plan = ZigzagPlan.Create(45, 3);
+            using Tensor upcast = Ring(plan, qb, kb, vb, new RingAttentionOptions { Float32Scores = true });
+            Assert.Equal(ScalarType.BFloat16, upcast.dtype);
+            TensorAssert.Close(dense, upcast.to(ScalarType.Float32), 2e-2);
+            using Tensor halfScores = Ring(plan, qb, kb, vb, new RingAttentionOptions());
+            TensorAssert.Close(dense, halfScores.to(ScalarType.Float32), 1e-1);
+        }
+    }
+
+    [Fact]
     public void Mismatched_shards_are_refused()
     {
         ZigzagPlan plan = ZigzagPlan.Create(16, 2);
