@@ -45,6 +45,12 @@ public sealed class SequenceParallelQwen2 : IDisposable
     /// uses the model itself; other devices get a copy of its weights.
     /// </summary>
     public SequenceParallelQwen2(Qwen2ForCausalLM model, IReadOnlyList<Device> devices)
+        : this(model, devices, copyPerRank: false)
+    {
+    }
+
+    /// <summary>With <paramref name="copyPerRank"/>, every rank gets its own copy of the weights (tests the multi-device path on one CPU).</summary>
+    internal SequenceParallelQwen2(Qwen2ForCausalLM model, IReadOnlyList<Device> devices, bool copyPerRank)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(devices);
@@ -59,13 +65,18 @@ public sealed class SequenceParallelQwen2 : IDisposable
         for (int r = 0; r < devices.Count; r++)
         {
             Device device = devices[r];
-            _replicas[r] = RingAttention.SameDevice(device, model.Device)
-                ? model
-                : _owned.FirstOrDefault(m => RingAttention.SameDevice(m.Device, device)) ?? Replicate(model, device);
+            _replicas[r] = copyPerRank
+                ? Replicate(model, device)
+                : RingAttention.SameDevice(device, model.Device)
+                    ? model
+                    : _owned.FirstOrDefault(m => RingAttention.SameDevice(m.Device, device)) ?? Replicate(model, device);
         }
     }
 
     public Qwen2ForCausalLM Model { get; }
+
+    /// <summary>The model each rank runs (the same object for ranks that share a device).</summary>
+    internal IReadOnlyList<Qwen2ForCausalLM> Replicas => _replicas;
 
     public IReadOnlyList<Device> Devices { get; }
 

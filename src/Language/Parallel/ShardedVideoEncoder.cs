@@ -18,6 +18,12 @@ public sealed class ShardedVideoEncoder : IDisposable
     /// devices get a copy of its weights.
     /// </summary>
     public ShardedVideoEncoder(LlavaOnevisionForConditionalGeneration model, IReadOnlyList<Device> devices)
+        : this(model, devices, copyPerRank: false)
+    {
+    }
+
+    /// <summary>With <paramref name="copyPerRank"/>, every rank gets its own copy of the weights (tests the multi-device path on one CPU).</summary>
+    internal ShardedVideoEncoder(LlavaOnevisionForConditionalGeneration model, IReadOnlyList<Device> devices, bool copyPerRank)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(devices);
@@ -33,13 +39,18 @@ public sealed class ShardedVideoEncoder : IDisposable
         for (int r = 0; r < devices.Count; r++)
         {
             Device device = devices[r];
-            _replicas[r] = RingAttention.SameDevice(device, probe.device)
+            _replicas[r] = copyPerRank
+                ? Replicate(model, device, probe.dtype)
+                : RingAttention.SameDevice(device, probe.device)
                 ? model
                 : _owned.FirstOrDefault(m => RingAttention.SameDevice(m.parameters().First().device, device)) ?? Replicate(model, device, probe.dtype);
         }
     }
 
     public LlavaOnevisionForConditionalGeneration Model { get; }
+
+    /// <summary>The model each rank runs.</summary>
+    internal IReadOnlyList<LlavaOnevisionForConditionalGeneration> Replicas => _replicas;
 
     public IReadOnlyList<Device> Devices { get; }
 

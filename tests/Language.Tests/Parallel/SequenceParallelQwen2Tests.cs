@@ -31,6 +31,24 @@ public sealed class When_the_qwen2_decoder_runs_sequence_parallel
     }
 
     [Fact]
+    public void Ranks_with_their_own_weight_copies_give_the_same_result()
+    {
+        using Qwen2ForCausalLM model = TinyQwen2.Create(TinyQwen2.Config(kvHeads: 2, tied: true), seed: 8);
+        using var generator = new Generator(9, CPU);
+        using Tensor embeds = randn([1, 30, 64], generator: generator);
+        using var shared = new SequenceParallelQwen2(model, [CPU, CPU, CPU]);
+        using var copied = new SequenceParallelQwen2(model, [CPU, CPU, CPU], copyPerRank: true);
+        Assert.All(shared.Replicas, m => Assert.Same(model, m));
+        Assert.Equal(3, copied.Replicas.Distinct().Count());
+        Assert.DoesNotContain(model, copied.Replicas);
+        using SequenceParallelPrefill a = shared.Prefill(embeds);
+        using SequenceParallelPrefill b = copied.Prefill(embeds);
+        using Tensor ha = a.GatherHidden(), hb = b.GatherHidden();
+        TensorAssert.Close(ha, hb, 0);
+        TensorAssert.Close(a.LastLogits, b.LastLogits, 0);
+    }
+
+    [Fact]
     public void Position_ids_matter_so_the_comparison_can_fail()
     {
         using Qwen2ForCausalLM model = TinyQwen2.Create(seed: 4);

@@ -39,6 +39,20 @@ public sealed class When_video_frames_are_spread_over_several_devices
     }
 
     [Fact]
+    public void Ranks_with_their_own_weight_copies_give_the_same_features()
+    {
+        LlavaOnevisionForConditionalGeneration model = s_model.Value;
+        var options = new VlmOptions { TokensPerFrame = 4 };
+        using var generator = new Generator(29, CPU);
+        using Tensor frames = randn([1, 8, 3, 32, 32], generator: generator);
+        using Tensor single = model.EncodeVideos(frames, options);
+        using var encoder = new ShardedVideoEncoder(model, [CPU, CPU], copyPerRank: true);
+        Assert.DoesNotContain(model, encoder.Replicas);
+        using Tensor sharded = encoder.Encode(frames, options);
+        TensorAssert.Close(single, sharded, 1e-5);
+    }
+
+    [Fact]
     public void A_frame_count_that_is_not_whole_clips_is_refused()
     {
         using var encoder = new ShardedVideoEncoder(s_model.Value, [CPU, CPU]);
