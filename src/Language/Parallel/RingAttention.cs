@@ -197,7 +197,7 @@ public static class RingAttention
         Tensor acc = state.Acc.narrow(3, qo, tq);                                   // [B, kv, g, tq, D]
         Tensor newMax = maximum(max, scores.amax([-1L]));                          // [B, kv, g, tq]
         Tensor safeMax = newMax.masked_fill(newMax.isneginf(), 0);                 // rows with nothing attended yet stay finite
-        Tensor weights = (scores - safeMax.unsqueeze(-1)).exp_();                  // [B, kv, g, tq, tk], masked → 0
+        Tensor weights = scores.sub_(safeMax.unsqueeze(-1)).exp_();              // in place: [B, kv, g, tq, tk], masked → 0
         Tensor rescale = (max - safeMax).exp_();                                   // exp(m_old − m_new); −inf → 0
         sum.mul_(rescale).add_(weights.sum([-1L]));
         Tensor contribution = v.dtype == ScalarType.Float32
