@@ -73,6 +73,19 @@ public sealed class SequenceParallelQwen2 : IDisposable
         }
     }
 
+    /// <summary>Ranks running the given per-rank models (already on the rank devices; not owned, not copied).</summary>
+    internal SequenceParallelQwen2(IReadOnlyList<Qwen2ForCausalLM> perRank, IReadOnlyList<Device> devices)
+    {
+        if (perRank.Count != devices.Count || devices.Count < 1)
+        {
+            throw new SequenceParallelException($"Give one model per rank: {perRank.Count} models for {devices.Count} devices.");
+        }
+
+        Model = perRank[0];
+        Devices = devices.ToArray();
+        _replicas = perRank.ToArray();
+    }
+
     public Qwen2ForCausalLM Model { get; }
 
     /// <summary>The model each rank runs (the same object for ranks that share a device).</summary>
