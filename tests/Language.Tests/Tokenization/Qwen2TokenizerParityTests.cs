@@ -47,7 +47,7 @@ public sealed class When_text_is_encoded
         Qwen2Tokenizer tokenizer = Qwen2Tokenizer.FromPretrained(TokenizerFixture.Dir);
         TokenizerFixture.EncodeCase[] cases = [.. TokenizerFixture.All.Encode];
 
-        Parallel.For(0, 2000, i =>
+        System.Threading.Tasks.Parallel.For(0, 2000, i =>
         {
             TokenizerFixture.EncodeCase c = cases[i % cases.Length];
             Assert.Equal(c.Ids, tokenizer.Encode(c.Text));

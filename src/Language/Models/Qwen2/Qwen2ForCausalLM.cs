@@ -215,6 +215,12 @@ public sealed class Qwen2ForCausalLM : Module<Qwen2CausalLMInput, Qwen2CausalLMO
 
     IKeyValueCache ICausalLanguageModel.CreateCache(int batchSize, int capacity) => CreateKvCache(batchSize, capacity);
 
+    /// <summary>The decoder stack, for the sequence-parallel prefill (Parallel/SequenceParallelQwen2).</summary>
+    internal Qwen2Model Decoder => model;
+
+    /// <summary>lm_head on [B, L, H] → [B, L, V].</summary>
+    internal Tensor LmHead(Tensor hidden) => LinearOps.Apply(lm_head, hidden);
+
     Tensor ICausalLanguageModel.NextTokenLogits(Tensor? inputIds, Tensor? inputsEmbeds, Tensor attentionMask, Tensor positionIds, IKeyValueCache cache) =>
         NextTokenLogits(inputIds, inputsEmbeds, attentionMask, positionIds, cache, dropping: null);
 
@@ -278,6 +284,15 @@ internal sealed class Qwen2Model : Module<Qwen2CausalLMInput, (Tensor Last, Tens
     public Parameter EmbedTokensWeight => embed_tokens.weight!;
 
     public Tensor EmbedTokens(Tensor inputIds) => embed_tokens.call(inputIds);  // [B, L] -> [B, L, H]
+
+    /// <summary>Decoder layer <paramref name="index"/>, for the sequence-parallel prefill.</summary>
+    internal Qwen2DecoderLayer Layer(int index) => layers[index];
+
+    /// <summary>The final RMSNorm.</summary>
+    internal Tensor FinalNorm(Tensor hidden) => norm.call(hidden);
+
+    /// <summary>cos and sin [B, L, D] in the model dtype for float positions [B, L].</summary>
+    internal (Tensor Cos, Tensor Sin) RotaryCosSin(Tensor positions) => _rotary.CosSin(positions, _dtype);
 
     public override (Tensor Last, Tensor? Selected, IReadOnlyList<Tensor> Kept) forward(Qwen2CausalLMInput input)
     {
@@ -555,6 +570,19 @@ internal sealed class Qwen2DecoderLayer : Module<Tensor, AttentionContext, Tenso
         RegisterComponents();
     }
 
+    /// <summary>The attention block, for the sequence-parallel prefill.</summary>
+    internal Qwen2Attention SelfAttention => self_attn;
+
+    /// <summary>input_layernorm.</summary>
+    internal Tensor InputNorm(Tensor hidden) => input_layernorm.call(hidden);
+
+    /// <summary>The second half of the block: h + mlp(post_attention_layernorm(h)).</summary>
+    internal Tensor FeedForwardResidual(Tensor h)
+    {
+        using DisposeScope scope = NewDisposeScope();
+        return (h + mlp.call(post_attention_layernorm.call(h))).MoveToOuterDisposeScope();
+    }
+
     public override Tensor forward(Tensor hidden, AttentionContext attention)      // [B, L, H]
     {
         using DisposeScope scope = NewDisposeScope();
@@ -624,6 +652,33 @@ internal sealed class Qwen2Attention : Module<Tensor, AttentionContext, Tensor>
         Tensor context = functional.scaled_dot_product_attention(q, k, v, attention.Mask, 0.0, attention.IsCausal);   // [B, heads, L, D]
         context = context.transpose(1, 2).reshape(batch, length, _heads * _headDim); // [B, heads, L, D] -> [B, L, heads·D]
         return LinearOps.Apply(o_proj, context).MoveToOuterDisposeScope();                      // [B, L, H]
+    }
+
+    /// <summary>
+    /// Queries [B, heads, L, D] and keys/values [B, kv, L, D] of <paramref name="normed"/> [B, L, H], rotated with cos/sin
+    /// [B, L, D]; keys and values are not repeated (for the sequence-parallel prefill's ring attention).
+    /// </summary>
+    internal (Tensor Q, Tensor K, Tensor V) RotatedProjections(Tensor normed, Tensor cos, Tensor sin)
+    {
+        using DisposeScope scope = NewDisposeScope();
+        long batch = normed.shape[0];
+        long length = normed.shape[1];
+        Tensor q = LinearOps.Apply(q_proj, normed).view(batch, length, _heads, _headDim).transpose(1, 2);     // [B, heads, L, D]
+        Tensor k = LinearOps.Apply(k_proj, normed).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, kv, L, D]
+        Tensor v = LinearOps.Apply(v_proj, normed).view(batch, length, _kvHeads, _headDim).transpose(1, 2);   // [B, kv, L, D]
+        Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);                          // [B, 1, L, D]
+        q = q * c + RotateHalf(q) * s;
+        k = k * c + RotateHalf(k) * s;
+        return (q.contiguous().MoveToOuterDisposeScope(), k.contiguous().MoveToOuterDisposeScope(), v.contiguous().MoveToOuterDisposeScope());
+    }
+
+    /// <summary>o_proj of attention outputs [B, heads, L, D] → [B, L, H].</summary>
+    internal Tensor OutputProjection(Tensor context)
+    {
+        using DisposeScope scope = NewDisposeScope();
+        long batch = context.shape[0], length = context.shape[2];
+        Tensor flat = context.transpose(1, 2).reshape(batch, length, _heads * _headDim);   // [B, L, heads·D]
+        return LinearOps.Apply(o_proj, flat).MoveToOuterDisposeScope();
     }
 
     /// <summary>

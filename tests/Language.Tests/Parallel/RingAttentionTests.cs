@@ -1,0 +1,136 @@
+using VideoLong.Language.Parallel;
+using static TorchSharp.torch;
+
+namespace VideoLong.Language.Tests.SequenceParallel;
+
+public sealed class When_ring_attention_runs_over_zigzag_shards
+{
+    [Theory]
+    [InlineData(1, 16, 4, 4)]
+    [InlineData(2, 16, 4, 2)]
+    [InlineData(2, 37, 4, 1)]     // padding (37 → 40) and multi-query
+    [InlineData(3, 48, 6, 2)]
+    [InlineData(3, 50, 6, 3)]     // padding (50 → 54)
+    [InlineData(4, 64, 4, 2)]
+    [InlineData(4, 61, 8, 2)]     // padding (61 → 64)
+    public void It_equals_dense_causal_attention(int ranks, long length, int heads, int kvHeads)
+    {
+        (Tensor q, Tensor k, Tensor v) = Inputs(length, heads, kvHeads, seed: 11 + ranks);
+        using (q)
+        using (k)
+        using (v)
+        using (Tensor dense = DenseCausal(q, k, v))
+        {
+            // Small tiles too, so tiles inside a chunk are skipped and masked as well as whole chunk pairs.
+            foreach (var options in new[] { new RingAttentionOptions(), new RingAttentionOptions { QueryTile = 3, KeyTile = 5 } })
+            {
+                using Tensor ring = Ring(ZigzagPlan.Create(length, ranks), q, k, v, options);
+                TensorAssert.Close(dense, ring, 1e-5);
+            }
+        }
+    }
+
+    [Fact]
+    public void Padding_values_change_nothing_and_padding_queries_give_zeros()
+    {
+        const long length = 29;   // 3 ranks → padded to 30
+        (Tensor q, Tensor k, Tensor v) = Inputs(length, 4, 2, seed: 5);
+        using (q)
+        using (k)
+        using (v)
+        {
+            ZigzagPlan plan = ZigzagPlan.Create(length, 3);
+            Assert.Equal(1, plan.Padding);
+            Tensor[] outA = RunRaw(plan, q, k, v, padValue: 0);
+            Tensor[] outB = RunRaw(plan, q, k, v, padValue: 1e4);
+            (int padRank, long padLocal) = plan.Locate(length);
+            for (int r = 0; r < 3; r++)
+            {
+                Assert.True(outA[r].allclose(outB[r], 0, 0), $"rank {r} changed with the padding values");
+            }
+
+            Assert.Equal(0, outA[padRank].narrow(2, padLocal, 1).abs().max().item<float>());
+            foreach (Tensor t in outA.Concat(outB))
+            {
+                t.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public void Bfloat16_inputs_stay_close_to_fp32_attention()
+    {
+        (Tensor q, Tensor k, Tensor v) = Inputs(45, 4, 2, seed: 9);
+        using (q)
+        using (k)
+        using (v)
+        using (Tensor qb = q.to(ScalarType.BFloat16), kb = k.to(ScalarType.BFloat16), vb = v.to(ScalarType.BFloat16))
+        using (Tensor dense = DenseCausal(qb.to(ScalarType.Float32), kb.to(ScalarType.Float32), vb.to(ScalarType.Float32)))
+        {
+            ZigzagPlan plan = ZigzagPlan.Create(45, 3);
+            using Tensor upcast = Ring(plan, qb, kb, vb, new RingAttentionOptions { Float32Scores = true });
+            Assert.Equal(ScalarType.BFloat16, upcast.dtype);
+            TensorAssert.Close(dense, upcast.to(ScalarType.Float32), 2e-2);
+            using Tensor halfScores = Ring(plan, qb, kb, vb, new RingAttentionOptions());
+            TensorAssert.Close(dense, halfScores.to(ScalarType.Float32), 1e-1);
+        }
+    }
+
+    [Fact]
+    public void Mismatched_shards_are_refused()
+    {
+        ZigzagPlan plan = ZigzagPlan.Create(16, 2);
+        using Tensor q = zeros(1, 4, 8, 8);
+        using Tensor kv = zeros(1, 3, 8, 8);      // 3 kv heads do not divide 4 heads
+        using Tensor good = zeros(1, 2, 8, 8);
+        using Tensor shortQ = zeros(1, 4, 7, 8);
+        Assert.Contains("kv_heads", Assert.Throws<SequenceParallelException>(() => RingAttention.Forward(plan, [q, q], [kv, kv], [kv, kv])).Message);
+        Assert.Contains("LocalLength = 8", Assert.Throws<SequenceParallelException>(() => RingAttention.Forward(plan, [q, shortQ], [good, good], [good, good])).Message);
+        Assert.Contains("2 ranks", Assert.Throws<SequenceParallelException>(() => RingAttention.Forward(plan, [q], [good], [good])).Message);
+    }
+
+    internal static (Tensor Q, Tensor K, Tensor V) Inputs(long length, int heads, int kvHeads, long seed)
+    {
+        using var generator = new Generator((ulong)seed, CPU);
+        return (randn([2, heads, length, 16], generator: generator), randn([2, kvHeads, length, 16], generator: generator),
+            randn([2, kvHeads, length, 16], generator: generator));
+    }
+
+    /// <summary>Reference: softmax(QKᵀ/√D + causal) V with repeated KV heads, in fp32 over the whole sequence.</summary>
+    internal static Tensor DenseCausal(Tensor q, Tensor k, Tensor v)
+    {
+        using var scope = NewDisposeScope();
+        long groups = q.shape[1] / k.shape[1];
+        Tensor kr = k.repeat_interleave(groups, 1);
+        Tensor vr = v.repeat_interleave(groups, 1);
+        return nn.functional.scaled_dot_product_attention(q, kr, vr, is_casual: true).MoveToOuterDisposeScope();
+    }
+
+    private static Tensor Ring(ZigzagPlan plan, Tensor q, Tensor k, Tensor v, RingAttentionOptions options)
+    {
+        Tensor[] outputs = RunRaw(plan, q, k, v, 0, options);
+        Tensor gathered = plan.Gather(outputs, 2);
+        foreach (Tensor t in outputs)
+        {
+            t.Dispose();
+        }
+
+        return gathered;
+    }
+
+    private static Tensor[] RunRaw(ZigzagPlan plan, Tensor q, Tensor k, Tensor v, double padValue, RingAttentionOptions? options = null)
+    {
+        Tensor[] qs = plan.Shard(q, 2, padValue: padValue), ks = plan.Shard(k, 2, padValue: padValue), vs = plan.Shard(v, 2, padValue: padValue);
+        try
+        {
+            return RingAttention.Forward(plan, qs, ks, vs, options);
+        }
+        finally
+        {
+            foreach (Tensor t in qs.Concat(ks).Concat(vs))
+            {
+                t.Dispose();
+            }
+        }
+    }
+}
