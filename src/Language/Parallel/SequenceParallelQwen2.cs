@@ -38,7 +38,7 @@ public sealed class SequenceParallelPrefill : IDisposable
 public sealed class SequenceParallelQwen2 : IDisposable
 {
     private readonly Qwen2ForCausalLM[] _replicas;       // per rank (ranks on one device share one replica)
-    private readonly List<Qwen2ForCausalLM> _owned = [];
+    private readonly ModelReplicas<Qwen2ForCausalLM>? _copies;
 
     /// <summary>
     /// Ranks on <paramref name="devices"/> (one per rank; repeats allowed, e.g. cpu,cpu for tests). The model's own device
@@ -61,16 +61,8 @@ public sealed class SequenceParallelQwen2 : IDisposable
 
         Model = model;
         Devices = devices.ToArray();
-        _replicas = new Qwen2ForCausalLM[devices.Count];
-        for (int r = 0; r < devices.Count; r++)
-        {
-            Device device = devices[r];
-            _replicas[r] = copyPerRank
-                ? Replicate(model, device)
-                : RingAttention.SameDevice(device, model.Device)
-                    ? model
-                    : _owned.FirstOrDefault(m => RingAttention.SameDevice(m.Device, device)) ?? Replicate(model, device);
-        }
+        _copies = new ModelReplicas<Qwen2ForCausalLM>(model, devices, copyPerRank, m => m.Device, d => new Qwen2ForCausalLM(model.Config, d, model.DType));
+        _replicas = _copies.PerRank;
     }
 
     /// <summary>Ranks running the given per-rank models (already on the rank devices; not owned, not copied).</summary>
@@ -252,30 +244,5 @@ public sealed class SequenceParallelQwen2 : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        foreach (Qwen2ForCausalLM replica in _owned)
-        {
-            replica.Dispose();
-        }
-
-        _owned.Clear();
-    }
-
-    /// <summary>A copy of <paramref name="model"/>'s weights on <paramref name="device"/> in the same dtype.</summary>
-    private Qwen2ForCausalLM Replicate(Qwen2ForCausalLM model, Device device)
-    {
-        var replica = new Qwen2ForCausalLM(model.Config, device, model.DType);
-        using (no_grad())
-        {
-            Dictionary<string, Tensor> source = model.state_dict();
-            foreach ((string name, Tensor target) in replica.state_dict())
-            {
-                target.copy_(source[name]);
-            }
-        }
-
-        _owned.Add(replica);
-        return replica;
-    }
+    public void Dispose() => _copies?.Dispose();
 }

@@ -11,7 +11,7 @@ namespace VideoLong.Language.Parallel;
 public sealed class ShardedVideoEncoder : IDisposable
 {
     private readonly LlavaOnevisionForConditionalGeneration[] _replicas;   // per rank
-    private readonly List<LlavaOnevisionForConditionalGeneration> _owned = [];
+    private readonly ModelReplicas<LlavaOnevisionForConditionalGeneration> _copies;
 
     /// <summary>
     /// One rank per entry of <paramref name="devices"/> (repeats allowed). The model's own device uses the model; other
@@ -34,17 +34,10 @@ public sealed class ShardedVideoEncoder : IDisposable
 
         Model = model;
         Devices = devices.ToArray();
-        Tensor probe = model.parameters().First();
-        _replicas = new LlavaOnevisionForConditionalGeneration[devices.Count];
-        for (int r = 0; r < devices.Count; r++)
-        {
-            Device device = devices[r];
-            _replicas[r] = copyPerRank
-                ? Replicate(model, device, probe.dtype)
-                : RingAttention.SameDevice(device, probe.device)
-                ? model
-                : _owned.FirstOrDefault(m => RingAttention.SameDevice(m.parameters().First().device, device)) ?? Replicate(model, device, probe.dtype);
-        }
+        ScalarType dtype = model.parameters().First().dtype;
+        _copies = new ModelReplicas<LlavaOnevisionForConditionalGeneration>(model, devices, copyPerRank, m => m.parameters().First().device,
+            d => new LlavaOnevisionForConditionalGeneration(model.Config, d, dtype));
+        _replicas = _copies.PerRank;
     }
 
     public LlavaOnevisionForConditionalGeneration Model { get; }
@@ -149,29 +142,5 @@ public sealed class ShardedVideoEncoder : IDisposable
         return cat(pieces, 0).MoveToOuterDisposeScope();                          // [B·(F·t + 1), H]
     }
 
-    public void Dispose()
-    {
-        foreach (LlavaOnevisionForConditionalGeneration replica in _owned)
-        {
-            replica.Dispose();
-        }
-
-        _owned.Clear();
-    }
-
-    private LlavaOnevisionForConditionalGeneration Replicate(LlavaOnevisionForConditionalGeneration model, Device device, ScalarType dtype)
-    {
-        var replica = new LlavaOnevisionForConditionalGeneration(model.Config, device, dtype);
-        using (no_grad())
-        {
-            Dictionary<string, Tensor> source = model.state_dict();
-            foreach ((string name, Tensor target) in replica.state_dict())
-            {
-                target.copy_(source[name]);
-            }
-        }
-
-        _owned.Add(replica);
-        return replica;
-    }
+    public void Dispose() => _copies.Dispose();
 }
