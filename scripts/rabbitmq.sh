@@ -5,6 +5,10 @@
 #   bash scripts/rabbitmq.sh status   exit 0 when the broker answers
 # Needs root (the Debian wrapper drops to user rabbitmq) and the rabbitmq-server package (scripts/install-deps.sh).
 set -euo pipefail
+# rabbitmqctl runs only as root or rabbitmq: elsewhere go through sudo (non-interactive), as install-deps.sh does.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+    exec sudo -n -E bash "$0" "$@"
+fi
 export RABBITMQ_NODENAME=rabbit@localhost RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT=5672 \
        ERL_EPMD_ADDRESS=127.0.0.1 RABBITMQ_DIST_PORT=25672 \
        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
