@@ -24,8 +24,6 @@ internal static class CaptionAnalysisRoutes
     public const int MaxRegions = 256;
     public const int MaxNewTokensLimit = 1024;
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    private static readonly SemaphoreSlim Admission = new(1, 1);
 
     public static IEndpointRouteBuilder MapCaptionAndAnalysisRoutes(this IEndpointRouteBuilder app)
     {
@@ -99,7 +97,7 @@ internal static class CaptionAnalysisRoutes
                 : new SamplingSettings { Strategy = SamplingStrategy.Fps, Fps = fps },
             Generation = new GenerationSettings { MaxNewTokens = body.MaxNewTokens ?? 64 },
         };
-        return await SubmitAsync(nameof(CaptionVideo), request, id => request with { JobId = id }, http, store, bus, options, cancellationToken).ConfigureAwait(false);
+        return await JobAdmission.SubmitAsync(nameof(CaptionVideo), request, id => request with { JobId = id }, http, store, bus, options, cancellationToken).ConfigureAwait(false);
     }
 
     internal static async Task<Results<Accepted<JobView>, ValidationProblem, ProblemHttpResult>> AnalyzeAsync(string imageId, AnalysisRequest body, HttpContext http,
@@ -172,36 +170,7 @@ internal static class CaptionAnalysisRoutes
             return ApiProblems.Invalid("maxRegions", Cli.VideoLongCli.OneLine(e.Message));
         }
 
-        return await SubmitAsync(nameof(AnalyzeImage), request, id => request with { JobId = id }, http, store, bus, options, cancellationToken).ConfigureAwait(false);
-    }
-
-    // The per-key limit on jobs queued or running, then the job and its command.
-    private static async Task<Results<Accepted<JobView>, ValidationProblem, ProblemHttpResult>> SubmitAsync<T>(string kind, T request, Func<JobId, T> withJobId, HttpContext http,
-        IJobStore store, IPublishEndpoint bus, HttpApiOptions options, CancellationToken cancellationToken)
-        where T : class
-    {
-        string? caller = ApiKeyMiddleware.CallerOf(http);
-        JobId jobId;
-        await Admission.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            IReadOnlyList<JobRecord> recent = await store.ListAsync(new JobListQuery { Owner = caller, Limit = JobListQuery.MaxLimit }, cancellationToken).ConfigureAwait(false);
-            if (recent.Count(j => !j.State.IsTerminal()) >= options.MaxConcurrentJobsPerKey)
-            {
-                return ApiProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many jobs.",
-                    $"At most {options.MaxConcurrentJobsPerKey} jobs may be queued or running at once per API key; wait for one to end or cancel one.");
-            }
-
-            jobId = await store.CreateAsync(kind, JsonSerializer.Serialize(request, Json), caller, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Admission.Release();
-        }
-
-        await bus.Publish(withJobId(jobId), cancellationToken).ConfigureAwait(false);
-        JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
-        return TypedResults.Accepted($"/jobs/{jobId.Value}", JobView.Of(job));
+        return await JobAdmission.SubmitAsync(nameof(AnalyzeImage), request, id => request with { JobId = id }, http, store, bus, options, cancellationToken).ConfigureAwait(false);
     }
 }
 

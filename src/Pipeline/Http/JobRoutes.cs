@@ -24,9 +24,6 @@ internal static class JobRoutes
     public const int MaxFrames = 2048;
     public const int MaxNewTokensLimit = 1024;
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    private static readonly SemaphoreSlim Admission = new(1, 1);   // the per-key count and the job it admits, one at a time
-
     public static IEndpointRouteBuilder MapJobRoutes(this IEndpointRouteBuilder app)
     {
         app.MapPost("/videos/{videoId}/questions", AskAsync)
@@ -92,7 +89,6 @@ internal static class JobRoutes
             return ApiProblems.NotFound($"No video '{videoId}': upload it with POST /videos or name it with POST /videos/by-path.");
         }
 
-        string? caller = ApiKeyMiddleware.CallerOf(http);
         var request = new AnswerQuestion
         {
             JobId = default, Timestamp = DateTimeOffset.UtcNow, SourcePath = source, Question = body.Question, Model = options.ModelDirectory,
@@ -101,27 +97,7 @@ internal static class JobRoutes
             Generation = new GenerationSettings { MaxNewTokens = body.MaxNewTokens ?? 128, IgnoreEos = body.IgnoreEos },
         };
 
-        JobId jobId;
-        await Admission.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            IReadOnlyList<JobRecord> recent = await store.ListAsync(new JobListQuery { Owner = caller, Limit = JobListQuery.MaxLimit }, cancellationToken).ConfigureAwait(false);
-            if (recent.Count(j => !j.State.IsTerminal()) >= options.MaxConcurrentJobsPerKey)
-            {
-                return ApiProblems.Problem(StatusCodes.Status429TooManyRequests, "Too many jobs.",
-                    $"At most {options.MaxConcurrentJobsPerKey} jobs may be queued or running at once per API key; wait for one to end or cancel one.");
-            }
-
-            jobId = await store.CreateAsync(nameof(AnswerQuestion), JsonSerializer.Serialize(request, Json), caller, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            Admission.Release();
-        }
-
-        await bus.Publish(request with { JobId = jobId }, cancellationToken).ConfigureAwait(false);
-        JobRecord job = await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false);
-        return TypedResults.Accepted($"/jobs/{jobId.Value}", JobView.Of(job));
+        return await JobAdmission.SubmitAsync(nameof(AnswerQuestion), request, id => request with { JobId = id }, http, store, bus, options, cancellationToken).ConfigureAwait(false);
     }
 
     internal static async Task<Results<Ok<JobPage>, ValidationProblem>> ListAsync(HttpContext http, IJobStore store, CancellationToken cancellationToken,

@@ -75,9 +75,7 @@ internal static class NiahRoutes
             JobId = default, Timestamp = DateTimeOffset.UtcNow, ConfigPath = configPath, ConfigJson = configJson, Model = options.ModelDirectory,
             Quick = body.Quick ?? false, Seed = body.Seed,
         };
-        JobId jobId = await store.CreateAsync(nameof(RunNiahBenchmark), JsonSerializer.Serialize(command, Json), ApiKeyMiddleware.CallerOf(http), cancellationToken).ConfigureAwait(false);
-        await bus.Publish(command with { JobId = jobId }, cancellationToken).ConfigureAwait(false);
-        return TypedResults.Accepted($"/jobs/{jobId.Value}", JobView.Of(await store.GetAsync(jobId, cancellationToken).ConfigureAwait(false)));
+        return await JobAdmission.SubmitAsync(nameof(RunNiahBenchmark), command, id => command with { JobId = id }, http, store, bus, options, cancellationToken).ConfigureAwait(false);
     }
 
     internal static async Task<Results<Ok<NiahJobResult>, ProblemHttpResult>> ResultAsync(Guid jobId, IJobStore store, CancellationToken cancellationToken)

@@ -280,6 +280,8 @@ public sealed class When_API_keys_are_configured(KeyedApiServer server) : IClass
         JobId running = await server.Store.CreateAsync(nameof(AnswerQuestion), "{}", Pipeline.Http.ApiKeyMiddleware.KeyId(KeyedApiServer.Key), default);
         using HttpResponseMessage refused = await client.PostAsJsonAsync($"/videos/{video}/questions", new { question = "What?", frames = 4 });
         await ApiServer.ProblemAsync(refused, HttpStatusCode.TooManyRequests);
+        using HttpResponseMessage captions = await client.PostAsJsonAsync($"/videos/{video}/captions", new { segmentSeconds = 1, frames = 4 });
+        await ApiServer.ProblemAsync(captions, HttpStatusCode.TooManyRequests);   // one limit for every kind of job
 
         using var other = new HttpClient { BaseAddress = server.Client.BaseAddress };
         other.DefaultRequestHeaders.Add("X-Api-Key", "other-key-0123456789abcdef");
