@@ -36,7 +36,7 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
         try
         {
             RequestTimeout timeout = RequestTimeout.After(ms: (int)Math.Min(int.MaxValue, options.StageTimeout.TotalMilliseconds));
-            await AdvanceAsync(command.JobId, JobState.Preparing, ct);
+            await JobFlow.AdvanceAsync(store, command.JobId, JobState.Preparing, ct);
             CompressionOptions.Validate(command.Compression, models.TextLayers(command.Model));
             ArtifactRef source = command.Source ?? await ArtifactRefs.ForFileAsync(command.SourcePath ?? throw new VideoLongException("AnswerQuestion needs Source or SourcePath."), ct);
             VideoPrepared prepared = (await prepare.GetStageResponse<PrepareVideo, VideoPrepared>(new PrepareVideo
@@ -45,14 +45,14 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
             }, timeout, options.StageRetries, watch.Token)).Message;
 
             stage = JobStage.Encode;
-            await AdvanceAsync(command.JobId, JobState.Encoding, ct);
+            await JobFlow.AdvanceAsync(store, command.JobId, JobState.Encoding, ct);
             VideoEncoded encoded = (await encode.GetStageResponse<EncodeVideo, VideoEncoded>(new EncodeVideo
             {
                 JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Frames = prepared.Frames, FrameCount = prepared.FrameCount, Model = command.Model, Compression = command.Compression,
             }, timeout, options.StageRetries, watch.Token)).Message;
 
             stage = JobStage.Answer;
-            await AdvanceAsync(command.JobId, JobState.Answering, ct);
+            await JobFlow.AdvanceAsync(store, command.JobId, JobState.Answering, ct);
             await Progress(context, command.JobId, JobStage.Answer, 0, command.Generation.MaxNewTokens);   // then tokens / max new tokens from the stage
             AnswerGenerated answered = (await answer.GetStageResponse<GenerateAnswer, AnswerGenerated>(new GenerateAnswer
             {
@@ -70,59 +70,16 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
             await context.Publish(answered with { Timestamp = DateTimeOffset.UtcNow }, ct);
             LogSucceeded(logger, command.JobId.Value, clock.Elapsed.TotalSeconds, prepared.FromCache, encoded.FromCache);
         }
-        catch (JobCancelledSignal)
+        catch (Exception e) when (e is JobCancelledSignal || !ct.IsCancellationRequested)
         {
-            LogCancelled(logger, command.JobId.Value, stage, clock.Elapsed.TotalSeconds);
-            await context.Publish(new JobCancelled { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, CancellationToken.None);
-        }
-        catch (Exception e) when (!ct.IsCancellationRequested)
-        {
-            // A job cancelled while a stage ran (DELETE /jobs/{id}) makes that stage fail: that is the cancellation, not a fault.
-            if (await store.IsCancellationRequestedAsync(command.JobId, CancellationToken.None)
-                || (await store.GetAsync(command.JobId, CancellationToken.None)).State is JobState.Cancelled)
+            if (await JobFlow.EndAsync(store, context, command.JobId, stage, e) is { } error)
             {
-                if ((await store.GetAsync(command.JobId, CancellationToken.None)).State is not JobState.Cancelled)
-                {
-                    try
-                    {
-                        await store.TransitionAsync(command.JobId, JobState.Cancelled, CancellationToken.None);
-                    }
-                    catch (InvalidJobTransitionException)
-                    {
-                        // It ended meanwhile: its own end stands.
-                    }
-                }
-
+                LogFaulted(logger, command.JobId.Value, stage, error.Message);
+            }
+            else
+            {
                 LogCancelled(logger, command.JobId.Value, stage, clock.Elapsed.TotalSeconds);
-                await context.Publish(new JobCancelled { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, CancellationToken.None);
-                return;
             }
-
-            (string message, string type) = Describe(e);
-            LogFaulted(logger, command.JobId.Value, stage, message);
-            await store.FaultAsync(command.JobId, new JobError(stage, message, type), CancellationToken.None);
-            await context.Publish(new JobFaulted { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, ErrorMessage = message, ExceptionType = type }, CancellationToken.None);
-        }
-    }
-
-    // Forward only: a command redelivered mid-job finds the job further on, and the stages return their stored results.
-    // Between stages a cancellation request (or a job already cancelled) stops the flow.
-    private async Task AdvanceAsync(JobId jobId, JobState to, CancellationToken cancellationToken)
-    {
-        JobRecord job = await store.GetAsync(jobId, cancellationToken);
-        if (job.State is JobState.Cancelled || await store.IsCancellationRequestedAsync(jobId, cancellationToken))
-        {
-            if (job.State is not (JobState.Cancelled or JobState.Succeeded or JobState.Faulted))
-            {
-                await store.TransitionAsync(jobId, JobState.Cancelled, cancellationToken);
-            }
-
-            throw new JobCancelledSignal();
-        }
-
-        if (job.State < to)
-        {
-            await store.TransitionAsync(jobId, to, cancellationToken);
         }
     }
 
@@ -137,11 +94,6 @@ public sealed partial class AnswerQuestionConsumer(IJobStore store, ModelRegistr
 
     private static Task Progress(ConsumeContext context, JobId jobId, JobStage stage, long done, long total) =>
         context.Publish(new JobProgressed { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, Done = done, Total = total });
-
-    // A stage's fault comes back as RequestFaultException: report the stage's own exception, not the wrapper.
-    private static (string Message, string Type) Describe(Exception e) => e is RequestFaultException { Fault: { } fault } && fault.Exceptions.Length > 0
-        ? (fault.Exceptions[0].Message, fault.Exceptions[0].ExceptionType)
-        : (e.Message, e.GetType().FullName ?? e.GetType().Name);
 }
 
 /// <summary>Raised between stages when the job was cancelled; ends the flow with JobCancelled.</summary>

@@ -42,11 +42,11 @@ public sealed partial class GenerateAnswerConsumer(AnswerGenerator generator, Id
                         if (sinceProgress.Elapsed >= options.ProgressInterval)
                         {
                             sinceProgress.Restart();
-                            await ReportAsync(context, command.JobId, count, total, stepCt);
+                            await JobFlow.ProgressAsync(store, context, command.JobId, JobStage.Answer, count, total, stepCt);
                         }
                     }, stepCt);
                     await context.Publish(pieces.Complete(), stepCt);
-                    await ReportAsync(context, command.JobId, pieces.Tokens, total, stepCt);
+                    await JobFlow.ProgressAsync(store, context, command.JobId, JobStage.Answer, pieces.Tokens, total, stepCt);
                     return generated;
                 }, ct), context.CancellationToken);
 
@@ -58,12 +58,6 @@ public sealed partial class GenerateAnswerConsumer(AnswerGenerator generator, Id
             LogCancelled(logger, command.JobId.Value, JobStage.Answer, tokens, watch.Elapsed.TotalSeconds);
             throw;
         }
-    }
-
-    private async Task ReportAsync(ConsumeContext context, JobId jobId, long done, long total, CancellationToken cancellationToken)
-    {
-        await store.ReportProgressAsync(jobId, JobStage.Answer, done, total, cancellationToken);
-        await context.Publish(new JobProgressed { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = JobStage.Answer, Done = done, Total = total }, cancellationToken);
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Job {JobId}: {Stage} stage started")]

@@ -51,10 +51,11 @@ internal static class JobFlow
     }
 
     /// <summary>
-    /// Ends a job whose flow threw: as Cancelled (JobCancelled) when it was cancelled, otherwise as Faulted (JobFaulted)
-    /// with the stage's own exception.
+    /// Ends a job whose flow threw: as Cancelled (JobCancelled) when it was cancelled — a stage stopped by a cancellation
+    /// request fails, and that failure is the cancellation — otherwise as Faulted (JobFaulted) with the stage's own exception.
     /// </summary>
-    public static async Task EndAsync(IJobStore store, IPublishEndpoint bus, JobId jobId, JobStage stage, Exception e)
+    /// <returns>The error when the job faulted; null when it was cancelled.</returns>
+    public static async Task<JobError?> EndAsync(IJobStore store, IPublishEndpoint bus, JobId jobId, JobStage stage, Exception e)
     {
         CancellationToken none = CancellationToken.None;
         if (e is JobCancelledSignal or JobCancellationRequestedException || await store.IsCancellationRequestedAsync(jobId, none).ConfigureAwait(false)
@@ -62,20 +63,29 @@ internal static class JobFlow
         {
             if (!(await store.GetAsync(jobId, none).ConfigureAwait(false)).State.IsTerminal())
             {
-                await store.TransitionAsync(jobId, JobState.Cancelled, none).ConfigureAwait(false);
+                try
+                {
+                    await store.TransitionAsync(jobId, JobState.Cancelled, none).ConfigureAwait(false);
+                }
+                catch (InvalidJobTransitionException)
+                {
+                    // It ended meanwhile: its own end stands.
+                }
             }
 
             await bus.Publish(new JobCancelled { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage }, none).ConfigureAwait(false);
-            return;
+            return null;
         }
 
         (string message, string type) = Describe(e);
+        var error = new JobError(stage, message, type);
         if (!(await store.GetAsync(jobId, none).ConfigureAwait(false)).State.IsTerminal())
         {
-            await store.FaultAsync(jobId, new JobError(stage, message, type), none).ConfigureAwait(false);
+            await store.FaultAsync(jobId, error, none).ConfigureAwait(false);
         }
 
         await bus.Publish(new JobFaulted { JobId = jobId, Timestamp = DateTimeOffset.UtcNow, Stage = stage, ErrorMessage = message, ExceptionType = type }, none).ConfigureAwait(false);
+        return error;
     }
 
     // A stage's fault comes back as RequestFaultException: report the stage's own exception, not the wrapper.

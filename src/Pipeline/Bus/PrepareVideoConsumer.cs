@@ -30,8 +30,7 @@ public sealed partial class PrepareVideoConsumer(FramePreparer preparer, Idempot
                         if (done == 1 || done == total || sinceProgress.Elapsed >= options.ProgressInterval)
                         {
                             sinceProgress.Restart();
-                            await store.ReportProgressAsync(command.JobId, JobStage.Prepare, done, total, stepCt);
-                            await context.Publish(new JobProgressed { JobId = command.JobId, Timestamp = DateTimeOffset.UtcNow, Stage = JobStage.Prepare, Done = done, Total = total }, stepCt);
+                            await JobFlow.ProgressAsync(store, context, command.JobId, JobStage.Prepare, done, total, stepCt);
                         }
                     }, stepCt);
                 }, ct), context.CancellationToken);
