@@ -55,6 +55,12 @@ internal static class MmspBench
         };
         var options = new RingAttentionOptions
         {
+            Kernel = Opt("--kernel", "fused") switch
+            {
+                "fused" => RingAttentionKernel.Fused,
+                "explicit" => RingAttentionKernel.Explicit,
+                string other => throw new ArgumentException($"--kernel must be fused or explicit, got '{other}'."),
+            },
             QueryTile = Int("--query-tile", 4096),
             KeyTile = Int("--key-tile", 8192),
             Float32Scores = args.Contains("--fp32-scores"),
@@ -72,6 +78,7 @@ internal static class MmspBench
             ["kv_heads"] = config.NumKeyValueHeads,
             ["intermediate"] = config.IntermediateSize,
             ["dtype"] = dtype.ToString(),
+            ["kernel"] = options.Kernel.ToString().ToLowerInvariant(),
             ["query_tile"] = options.QueryTile,
             ["key_tile"] = options.KeyTile,
             ["fp32_scores"] = options.Float32Scores,

@@ -3,17 +3,33 @@
 // each on its own device: rank r keeps its queries and starts with its own key/value block; after every step the
 // blocks move one rank along the ring (block.to(next rank's device)), P − 1 times, so each rank meets every block once.
 // Each visit is computed chunk pair by chunk pair (a chunk pair above the diagonal, or made only of padding, is
-// skipped), tile by tile, with explicit fp32 scores, and merged with an online softmax: running max m, running sum l
-// and an output accumulator rescaled by exp(m_old − m_new) — the same as a log-sum-exp merge of block results.
+// skipped). The fused kernel (default) runs each pair through a flash-attention kernel that also returns the rows'
+// log-sum-exp (BlockAttention: causal inside the kernel for a chunk against itself, unmasked below the diagonal) and
+// merges the pair's normalised output into the running output by log-sum-exp weights. The explicit kernel computes
+// each pair tile by tile with explicit fp32 scores and an online softmax (running max m, running sum l, accumulator
+// rescaled by exp(m_old − m_new)): slower and memory-bound, kept as the reference and for devices without the kernels.
 // Grouped-query attention (Qwen2): queries [B, heads, ·, D], keys/values [B, kv_heads, ·, D], heads = kv_heads · groups,
 // query head h reads key/value head h / groups (as transformers' repeat_kv), without materialising repeated blocks.
 using static TorchSharp.torch;
 
 namespace VideoLong.Language.Parallel;
 
+/// <summary>How a ring step computes its chunk pairs.</summary>
+public enum RingAttentionKernel
+{
+    /// <summary>A fused flash-attention kernel per chunk pair, merged by log-sum-exp (<see cref="BlockAttention"/>).</summary>
+    Fused,
+
+    /// <summary>Explicit fp32 score tiles with an online softmax (reference; no fused kernel needed).</summary>
+    Explicit,
+}
+
 /// <summary>Tuning of <see cref="RingAttention"/>.</summary>
 public sealed record RingAttentionOptions
 {
+    /// <summary>How chunk pairs are computed; tiles and <see cref="Float32Scores"/> apply to <see cref="RingAttentionKernel.Explicit"/> only.</summary>
+    public RingAttentionKernel Kernel { get; init; } = RingAttentionKernel.Fused;
+
     /// <summary>Query rows per tile (bounds the fp32 score buffer: B · heads · QueryTile · KeyTile · 4 bytes).</summary>
     public long QueryTile { get; init; } = 4096;
 
@@ -45,13 +61,17 @@ public static class RingAttention
         ArgumentNullException.ThrowIfNull(plan);
         options ??= new RingAttentionOptions();
         (long batch, long heads, long kvHeads, long dim) = Validate(plan, queries, keys, values, options);
+        if (options.Kernel == RingAttentionKernel.Fused)
+        {
+            return ForwardFused(plan, queries, keys, values, heads / kvHeads, options.Scale ?? (1.0 / Math.Sqrt(dim)), cancellationToken);
+        }
+
         int p = plan.Ranks;
         long groups = heads / kvHeads;
         double scale = options.Scale ?? (1.0 / Math.Sqrt(dim));
 
         // Per-rank state: running max and sum [B, kv, g, Lr], output accumulator [B, kv, g, Lr, D], all fp32.
         var state = new (Tensor Q, Tensor Max, Tensor Sum, Tensor Acc)[p];
-        var blocks = new (Tensor K, Tensor V, int Source)[p];
         try
         {
             for (int r = 0; r < p; r++)
@@ -62,7 +82,131 @@ public static class RingAttention
                     full([batch, kvHeads, groups, plan.LocalLength], double.NegativeInfinity, ScalarType.Float32, device),
                     zeros([batch, kvHeads, groups, plan.LocalLength], ScalarType.Float32, device),
                     zeros([batch, kvHeads, groups, plan.LocalLength, dim], ScalarType.Float32, device));
-                blocks[r] = (keys[r].unsqueeze(2), values[r].unsqueeze(2), r);                    // [B, kv, Lr, D] -> [B, kv, 1, Lr, D]
+            }
+
+            Circulate(plan, queries, keys, values, (rank, k, v, source) =>
+            {
+                using Tensor k5 = k.unsqueeze(2), v5 = v.unsqueeze(2);                             // [B, kv, Lr, D] -> [B, kv, 1, Lr, D]
+                VisitExplicit(plan, rank, (k5, v5, source), state[rank], options);
+            }, cancellationToken);
+
+            var outputs = new Tensor[p];
+            for (int r = 0; r < p; r++)
+            {
+                using var scope = NewDisposeScope();
+                (Tensor _, Tensor _, Tensor sum, Tensor acc) = state[r];
+                Tensor safe = sum.masked_fill(sum.eq(0), 1).unsqueeze(-1);                          // padding queries keep 0 / 1 = 0
+                Tensor output = (acc / safe).reshape(batch, heads, plan.LocalLength, dim).to(queries[r].dtype);   // [B, heads, Lr, D]
+                outputs[r] = output.MoveToOuterDisposeScope();
+            }
+
+            return outputs;
+        }
+        finally
+        {
+            foreach ((Tensor q, Tensor max, Tensor sum, Tensor acc) in state)
+            {
+                q?.Dispose();
+                max?.Dispose();
+                sum?.Dispose();
+                acc?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The fused kernel: per rank an fp32 output accumulator [B, heads, Lr, D] and log-sum-exp [B, heads, Lr].</summary>
+    private static Tensor[] ForwardFused(ZigzagPlan plan, IReadOnlyList<Tensor> queries, IReadOnlyList<Tensor> keys, IReadOnlyList<Tensor> values,
+        long groups, double scale, CancellationToken cancellationToken)
+    {
+        int p = plan.Ranks;
+        var state = new (Tensor Acc, Tensor Lse)[p];
+        try
+        {
+            for (int r = 0; r < p; r++)
+            {
+                long[] shape = queries[r].shape;
+                state[r] = (zeros(shape, ScalarType.Float32, queries[r].device),
+                    full([shape[0], shape[1], shape[2]], double.NegativeInfinity, ScalarType.Float32, queries[r].device));
+            }
+
+            Circulate(plan, queries, keys, values, (rank, k, v, source) =>
+            {
+                using Tensor kr = groups == 1 ? k.alias() : k.repeat_interleave(groups, 1);     // [B, heads, Lr, D]: query head h reads kv head h / groups
+                using Tensor vr = groups == 1 ? v.alias() : v.repeat_interleave(groups, 1);
+                foreach ((long queryOffset, long rows, long keyOffset, long columns, bool causal) in Pairs(plan, rank, source))
+                {
+                    using var scope = NewDisposeScope();
+                    Tensor q = queries[rank].narrow(2, queryOffset, rows);
+                    (Tensor output, Tensor lse) = BlockAttention.Compute(q, kr.narrow(2, keyOffset, columns), vr.narrow(2, keyOffset, columns), causal, scale);
+                    Tensor acc = state[rank].Acc.narrow(2, queryOffset, rows);                 // views into the state
+                    Tensor running = state[rank].Lse.narrow(2, queryOffset, rows);
+                    Tensor merged = running.logaddexp(lse);
+                    acc.mul_((running - merged).exp_().unsqueeze(-1)).add_(output.to(ScalarType.Float32).mul_((lse - merged).exp_().unsqueeze(-1)));
+                    running.copy_(merged);
+                }
+            }, cancellationToken);
+
+            var outputs = new Tensor[p];
+            for (int r = 0; r < p; r++)
+            {
+                outputs[r] = state[r].Acc.to(queries[r].dtype);                                 // padding rows were never written: zeros
+            }
+
+            return outputs;
+        }
+        finally
+        {
+            foreach ((Tensor acc, Tensor lse) in state)
+            {
+                acc?.Dispose();
+                lse?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The chunk pairs rank <paramref name="rank"/> computes against the key/value block of rank <paramref name="source"/>,
+    /// as local query rows and local key columns without padding: a chunk against itself is causal, a key chunk before the
+    /// query chunk is attended whole, pairs above the diagonal or of padding alone are left out. Padding sits at the end of
+    /// the sequence, so a key chunk before a query chunk that holds real rows has no padding.
+    /// </summary>
+    internal static IEnumerable<(long QueryOffset, long Rows, long KeyOffset, long Columns, bool Causal)> Pairs(ZigzagPlan plan, int rank, int source)
+    {
+        (int q0, int q1) = plan.ChunksOf(rank);
+        (int k0, int k1) = plan.ChunksOf(source);
+        long c = plan.ChunkSize;
+        foreach ((int queryChunk, long queryOffset) in new[] { (q0, 0L), (q1, c) })
+        {
+            long rows = Math.Min(c, plan.Length - (queryChunk * c));
+            if (rows <= 0)
+            {
+                continue;
+            }
+
+            foreach ((int keyChunk, long keyOffset) in new[] { (k0, 0L), (k1, c) })
+            {
+                if (keyChunk <= queryChunk)
+                {
+                    yield return (queryOffset, rows, keyOffset, keyChunk == queryChunk ? rows : c, keyChunk == queryChunk);
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="visit"/>(rank, keys, values, source rank) for every rank and every key/value block: each rank
+    /// starts with its own block; after each step every block moves to the next rank of the ring, P − 1 times.
+    /// </summary>
+    private static void Circulate(ZigzagPlan plan, IReadOnlyList<Tensor> queries, IReadOnlyList<Tensor> keys, IReadOnlyList<Tensor> values,
+        Action<int, Tensor, Tensor, int> visit, CancellationToken cancellationToken)
+    {
+        int p = plan.Ranks;
+        var blocks = new (Tensor K, Tensor V, int Source)[p];
+        try
+        {
+            for (int r = 0; r < p; r++)
+            {
+                blocks[r] = (keys[r].alias(), values[r].alias(), r);
             }
 
             using (no_grad())
@@ -72,7 +216,7 @@ public static class RingAttention
                     for (int r = 0; r < p; r++)
                     {
                         cancellationToken.ThrowIfCancellationRequested();
-                        Visit(plan, r, blocks[r], state[r], options);
+                        visit(r, blocks[r].K, blocks[r].V, blocks[r].Source);
                     }
 
                     if (step == p - 1)
@@ -98,29 +242,9 @@ public static class RingAttention
                     blocks = moved;
                 }
             }
-
-            var outputs = new Tensor[p];
-            for (int r = 0; r < p; r++)
-            {
-                using var scope = NewDisposeScope();
-                (Tensor _, Tensor _, Tensor sum, Tensor acc) = state[r];
-                Tensor safe = sum.masked_fill(sum.eq(0), 1).unsqueeze(-1);                          // padding queries keep 0 / 1 = 0
-                Tensor output = (acc / safe).reshape(batch, heads, plan.LocalLength, dim).to(queries[r].dtype);   // [B, heads, Lr, D]
-                outputs[r] = output.MoveToOuterDisposeScope();
-            }
-
-            return outputs;
         }
         finally
         {
-            foreach ((Tensor q, Tensor max, Tensor sum, Tensor acc) in state)
-            {
-                q?.Dispose();
-                max?.Dispose();
-                sum?.Dispose();
-                acc?.Dispose();
-            }
-
             foreach ((Tensor k, Tensor v, int _) in blocks)
             {
                 k?.Dispose();
@@ -129,8 +253,8 @@ public static class RingAttention
         }
     }
 
-    /// <summary>The attention pairs rank <paramref name="rank"/> computes against the block of <paramref name="block"/>.Source.</summary>
-    private static void Visit(ZigzagPlan plan, int rank, (Tensor K, Tensor V, int Source) block, (Tensor Q, Tensor Max, Tensor Sum, Tensor Acc) state,
+    /// <summary>The explicit kernel: the tiles rank <paramref name="rank"/> computes against the block of <paramref name="block"/>.Source.</summary>
+    private static void VisitExplicit(ZigzagPlan plan, int rank, (Tensor K, Tensor V, int Source) block, (Tensor Q, Tensor Max, Tensor Sum, Tensor Acc) state,
         RingAttentionOptions options)
     {
         (int q0, int q1) = plan.ChunksOf(rank);

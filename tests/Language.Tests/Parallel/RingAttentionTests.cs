@@ -22,7 +22,12 @@ public sealed class When_ring_attention_runs_over_zigzag_shards
         using (Tensor dense = DenseCausal(q, k, v))
         {
             // Small tiles too, so tiles inside a chunk are skipped and masked as well as whole chunk pairs.
-            foreach (var options in new[] { new RingAttentionOptions(), new RingAttentionOptions { QueryTile = 3, KeyTile = 5 } })
+            foreach (var options in new[]
+            {
+                new RingAttentionOptions(),
+                new RingAttentionOptions { Kernel = RingAttentionKernel.Explicit },
+                new RingAttentionOptions { Kernel = RingAttentionKernel.Explicit, QueryTile = 3, KeyTile = 5 },
+            })
             {
                 using Tensor ring = Ring(ZigzagPlan.Create(length, ranks), q, k, v, options);
                 TensorAssert.Close(dense, ring, 1e-5);
@@ -30,8 +35,10 @@ public sealed class When_ring_attention_runs_over_zigzag_shards
         }
     }
 
-    [Fact]
-    public void Padding_values_change_nothing_and_padding_queries_give_zeros()
+    [Theory]
+    [InlineData(RingAttentionKernel.Fused)]
+    [InlineData(RingAttentionKernel.Explicit)]
+    public void Padding_values_change_nothing_and_padding_queries_give_zeros(RingAttentionKernel kernel)
     {
         const long length = 29;   // 3 ranks → padded to 30
         (Tensor q, Tensor k, Tensor v) = Inputs(length, 4, 2, seed: 5);
@@ -41,8 +48,9 @@ public sealed class When_ring_attention_runs_over_zigzag_shards
         {
             ZigzagPlan plan = ZigzagPlan.Create(length, 3);
             Assert.Equal(1, plan.Padding);
-            Tensor[] outA = RunRaw(plan, q, k, v, padValue: 0);
-            Tensor[] outB = RunRaw(plan, q, k, v, padValue: 1e4);
+            var options = new RingAttentionOptions { Kernel = kernel };
+            Tensor[] outA = RunRaw(plan, q, k, v, padValue: 0, options);
+            Tensor[] outB = RunRaw(plan, q, k, v, padValue: 1e4, options);
             (int padRank, long padLocal) = plan.Locate(length);
             for (int r = 0; r < 3; r++)
             {
@@ -68,11 +76,14 @@ public sealed class When_ring_attention_runs_over_zigzag_shards
         using (Tensor dense = DenseCausal(qb.to(ScalarType.Float32), kb.to(ScalarType.Float32), vb.to(ScalarType.Float32)))
         {
             ZigzagPlan plan = ZigzagPlan.Create(45, 3);
-            using Tensor upcast = Ring(plan, qb, kb, vb, new RingAttentionOptions { Float32Scores = true });
+            using Tensor upcast = Ring(plan, qb, kb, vb, new RingAttentionOptions { Kernel = RingAttentionKernel.Explicit, Float32Scores = true });
             Assert.Equal(ScalarType.BFloat16, upcast.dtype);
             TensorAssert.Close(dense, upcast.to(ScalarType.Float32), 2e-2);
-            using Tensor halfScores = Ring(plan, qb, kb, vb, new RingAttentionOptions());
+            using Tensor halfScores = Ring(plan, qb, kb, vb, new RingAttentionOptions { Kernel = RingAttentionKernel.Explicit });
             TensorAssert.Close(dense, halfScores.to(ScalarType.Float32), 1e-1);
+            using Tensor fused = Ring(plan, qb, kb, vb, new RingAttentionOptions());
+            Assert.Equal(ScalarType.BFloat16, fused.dtype);
+            TensorAssert.Close(dense, fused.to(ScalarType.Float32), 2e-2);
         }
     }
 
@@ -130,6 +141,87 @@ public sealed class When_ring_attention_runs_over_zigzag_shards
             foreach (Tensor t in qs.Concat(ks).Concat(vs))
             {
                 t.Dispose();
+            }
+        }
+    }
+}
+
+public sealed class When_block_attention_returns_the_log_sum_exp
+{
+    [Theory]
+    [InlineData(false, 7, 11)]
+    [InlineData(true, 9, 9)]
+    public void Output_and_log_sum_exp_equal_explicit_scores(bool causal, long rows, long columns)
+    {
+        using var generator = new Generator(3, CPU);
+        using Tensor q = randn([2, 3, rows, 16], generator: generator), k = randn([2, 3, columns, 16], generator: generator), v = randn([2, 3, columns, 16], generator: generator);
+        const double scale = 0.3;
+        using Tensor scores = q.matmul(k.transpose(2, 3)) * scale;
+        using Tensor mask = causal ? ones(rows, columns).tril().eq(0) : zeros(rows, columns).ne(0);
+        using Tensor masked = scores.masked_fill(mask, double.NegativeInfinity);
+        using Tensor expected = masked.softmax(-1).matmul(v);
+        using Tensor expectedLse = masked.logsumexp(-1);
+
+        (Tensor output, Tensor lse) = BlockAttention.Compute(q, k, v, causal, scale);
+        using (output)
+        using (lse)
+        {
+            TensorAssert.Close(expected, output, 1e-5);
+            TensorAssert.Close(expectedLse, lse, 1e-5);
+            Assert.Equal(ScalarType.Float32, lse.dtype);
+        }
+    }
+
+    [Fact]
+    public void Mismatched_blocks_are_refused()
+    {
+        using Tensor q = zeros(1, 4, 8, 16), k = zeros(1, 2, 8, 16);
+        Assert.Contains("q [1, 4, 8, 16]", Assert.Throws<SequenceParallelException>(() => BlockAttention.Compute(q, k, k, causal: false, 0.25)).Message);
+    }
+
+    [Theory]
+    [InlineData("cpu", ScalarType.Float32, 64, "flash_cpu")]
+    [InlineData("cuda", ScalarType.BFloat16, 64, "flash_cuda")]
+    [InlineData("cuda", ScalarType.Float16, 128, "flash_cuda")]
+    [InlineData("cuda", ScalarType.Float32, 64, "efficient_cuda")]
+    [InlineData("cuda", ScalarType.BFloat16, 60, "efficient_cuda")]
+    public void The_kernel_follows_device_dtype_and_head_size(string device, ScalarType dtype, long dim, string kernel) =>
+        Assert.Equal(kernel, BlockAttention.KernelFor(new Device(device), dtype, dim));
+}
+
+public sealed class When_ring_pairs_are_planned
+{
+    [Theory]
+    [InlineData(16, 2)]
+    [InlineData(37, 2)]
+    [InlineData(50, 3)]
+    [InlineData(9, 4)]      // padding (9 → 16)
+    public void Every_causal_query_key_pair_is_covered_exactly_once(long length, int ranks)
+    {
+        ZigzagPlan plan = ZigzagPlan.Create(length, ranks);
+        var seen = new int[length, length];
+        for (int r = 0; r < ranks; r++)
+        {
+            for (int s = 0; s < ranks; s++)
+            {
+                foreach ((long qo, long rows, long ko, long columns, bool causal) in RingAttention.Pairs(plan, r, s))
+                {
+                    for (long i = 0; i < rows; i++)
+                    {
+                        for (long j = 0; j < (causal ? i + 1 : columns); j++)
+                        {
+                            seen[plan.GlobalIndex(r, qo + i), plan.GlobalIndex(s, ko + j)]++;
+                        }
+                    }
+                }
+            }
+        }
+
+        for (long i = 0; i < length; i++)
+        {
+            for (long j = 0; j < length; j++)
+            {
+                Assert.Equal(j <= i ? 1 : 0, seen[i, j]);
             }
         }
     }
