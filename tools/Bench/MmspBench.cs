@@ -79,6 +79,7 @@ internal static class MmspBench
             ["intermediate"] = config.IntermediateSize,
             ["dtype"] = dtype.ToString(),
             ["kernel"] = options.Kernel.ToString().ToLowerInvariant(),
+            ["ulysses"] = Int("--ulysses", 1),
             ["query_tile"] = options.QueryTile,
             ["key_tile"] = options.KeyTile,
             ["fp32_scores"] = options.Float32Scores,
@@ -87,7 +88,7 @@ internal static class MmspBench
         manual_seed(0);
         using var monitor = new GpuMemoryMonitor(cuda);
         using var model = new Qwen2ForCausalLM(config, devices[0], dtype);
-        using var parallel = new SequenceParallelQwen2(model, devices);
+        using var parallel = new SequenceParallelQwen2(model, devices) { UlyssesDegree = Int("--ulysses", 1) };
         using Tensor embeds = (randn([1, tokens, hidden], ScalarType.Float32, devices[0]) * 0.02).to(dtype);   // random visual tokens
         Sync(devices);
         result["weights_on_devices"] = monitor.Snapshot();
@@ -142,6 +143,7 @@ internal static class MmspBench
                     result["single_peak_memory_mib"] = monitor.Peaks([devices[0]]);
                     using Tensor denseLogits = dense.Logits.select(1, 0).to(ScalarType.Float32).cpu();
                     result["last_logits_max_abs_diff"] = (denseLogits - parallelLogits!).abs().max().item<float>();
+                    result["last_logits_max_abs"] = denseLogits.abs().max().item<float>();
                 }
             }
             catch (Exception e) when (e is System.Runtime.InteropServices.ExternalException or OutOfMemoryException or InvalidOperationException)

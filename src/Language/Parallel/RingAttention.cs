@@ -61,6 +61,11 @@ public static class RingAttention
         ArgumentNullException.ThrowIfNull(plan);
         options ??= new RingAttentionOptions();
         (long batch, long heads, long kvHeads, long dim) = Validate(plan, queries, keys, values, options);
+        if (plan.UlyssesDegree > 1)
+        {
+            return Hybrid(plan, queries, keys, values, heads, kvHeads, options, cancellationToken);
+        }
+
         if (options.Kernel == RingAttentionKernel.Fused)
         {
             return ForwardFused(plan, queries, keys, values, heads / kvHeads, options.Scale ?? (1.0 / Math.Sqrt(dim)), cancellationToken);
@@ -110,6 +115,104 @@ public static class RingAttention
                 max?.Dispose();
                 sum?.Dispose();
                 acc?.Dispose();
+            }
+        }
+    }
+
+    /// <summary>
+    /// LongVILA's 2D attention: within each Ulysses group (the P_u ranks of one ring rank) an all-to-all scatters the
+    /// heads and gathers the sequence, so Ulysses rank u holds heads [u·H/P_u, (u+1)·H/P_u) of ring chunks r and
+    /// 2P_r−1−r; the P_u rings (one per head group) run ring attention over <see cref="ZigzagPlan.RingPlan"/>; the reverse
+    /// all-to-all gathers the heads and scatters the sequence back. KV heads that P_u does not divide are replicated to
+    /// one per query head first (as LongVILA does).
+    /// </summary>
+    private static Tensor[] Hybrid(ZigzagPlan plan, IReadOnlyList<Tensor> queries, IReadOnlyList<Tensor> keys, IReadOnlyList<Tensor> values,
+        long heads, long kvHeads, RingAttentionOptions options, CancellationToken cancellationToken)
+    {
+        int pu = plan.UlyssesDegree, pr = plan.RingDegree;
+        if (heads % pu != 0)
+        {
+            throw new SequenceParallelException(
+                $"The Ulysses degree {pu} must divide the {heads} attention heads (each Ulysses rank takes heads / P_u of them); use a Ulysses degree that divides {heads}.");
+        }
+
+        long c = plan.ChunkSize, headsPerRank = heads / pu;
+        bool replicate = kvHeads % pu != 0;
+        long kvPerRank = replicate ? headsPerRank : kvHeads / pu;
+        ZigzagPlan ring = plan.RingPlan;
+        Device DeviceOf(int rank) => queries[rank].device;
+
+        // Ulysses rank j of ring rank r receives head slice j of every group member's shard: [first chunks…, second chunks…].
+        Tensor Scatter(IReadOnlyList<Tensor> shards, long perRank, int r, int j)
+        {
+            using var scope = NewDisposeScope();
+            var parts = new Tensor[2 * pu];
+            for (int m = 0; m < pu; m++)
+            {
+                Tensor slice = shards[(r * pu) + m].narrow(1, j * perRank, perRank);
+                parts[m] = slice.narrow(2, 0, c).to(DeviceOf((r * pu) + j));
+                parts[pu + m] = slice.narrow(2, c, c).to(DeviceOf((r * pu) + j));
+            }
+
+            return cat(parts, 2).MoveToOuterDisposeScope();                                    // [B, perRank, 2·P_u·c, D]
+        }
+
+        Tensor[]? expandedK = null, expandedV = null;
+        var ringOutputs = new Tensor[pu][];
+        try
+        {
+            if (replicate)
+            {
+                expandedK = keys.Select(k => k.repeat_interleave(heads / kvHeads, 1)).ToArray();
+                expandedV = values.Select(v => v.repeat_interleave(heads / kvHeads, 1)).ToArray();
+            }
+
+            IReadOnlyList<Tensor> ks = expandedK ?? keys, vs = expandedV ?? values;
+            for (int j = 0; j < pu; j++)
+            {
+                var q = new Tensor[pr];
+                var k = new Tensor[pr];
+                var v = new Tensor[pr];
+                try
+                {
+                    for (int r = 0; r < pr; r++)
+                    {
+                        q[r] = Scatter(queries, headsPerRank, r, j);
+                        k[r] = Scatter(ks, kvPerRank, r, j);
+                        v[r] = Scatter(vs, kvPerRank, r, j);
+                    }
+
+                    ringOutputs[j] = Forward(ring, q, k, v, options, cancellationToken);       // P_r × [B, H/P_u, 2·P_u·c, D]
+                }
+                finally
+                {
+                    foreach (Tensor? t in q.Concat(k).Concat(v))
+                    {
+                        t?.Dispose();
+                    }
+                }
+            }
+
+            // Reverse all-to-all: rank u + r·P_u takes its two chunks from every head group's ring output.
+            var outputs = new Tensor[plan.Ranks];
+            for (int r = 0; r < pr; r++)
+            {
+                for (int m = 0; m < pu; m++)
+                {
+                    using var scope = NewDisposeScope();
+                    int rank = (r * pu) + m;
+                    Tensor[] headGroups = ringOutputs.Select(o => cat([o[r].narrow(2, m * c, c), o[r].narrow(2, (pu + m) * c, c)], 2).to(DeviceOf(rank))).ToArray();
+                    outputs[rank] = cat(headGroups, 1).MoveToOuterDisposeScope();             // [B, H, 2c, D]
+                }
+            }
+
+            return outputs;
+        }
+        finally
+        {
+            foreach (Tensor t in ringOutputs.Where(o => o is not null).SelectMany(o => o).Concat(expandedK ?? []).Concat(expandedV ?? []))
+            {
+                t.Dispose();
             }
         }
     }

@@ -39,6 +39,7 @@ public sealed class SequenceParallelQwen2 : IDisposable
 {
     private readonly Qwen2ForCausalLM[] _replicas;       // per rank (ranks on one device share one replica)
     private readonly ModelReplicas<Qwen2ForCausalLM>? _copies;
+    private readonly int _ulysses = 1;
 
     /// <summary>
     /// Ranks on <paramref name="devices"/> (one per rank; repeats allowed, e.g. cpu,cpu for tests). The model's own device
@@ -88,6 +89,25 @@ public sealed class SequenceParallelQwen2 : IDisposable
     public int Ranks => Devices.Count;
 
     /// <summary>
+    /// P_u of LongVILA's 2D attention (Ulysses all-to-all over P_u consecutive ranks, ring attention over the P / P_u
+    /// Ulysses groups); 1 = ring only. Must divide the ranks and the attention heads.
+    /// </summary>
+    public int UlyssesDegree
+    {
+        get => _ulysses;
+        init
+        {
+            if (value < 1 || Ranks % value != 0 || Model.Config.NumAttentionHeads % value != 0)
+            {
+                throw new SequenceParallelException(
+                    $"The Ulysses degree must divide both the {Ranks} ranks and the {Model.Config.NumAttentionHeads} attention heads, got {value}.");
+            }
+
+            _ulysses = value;
+        }
+    }
+
+    /// <summary>
     /// Prefill of <paramref name="inputsEmbeds"/> [B, L, H] (any device) at <paramref name="positionIds"/> [B, L] (float
     /// V2PE positions or integers; null: 0 … L − 1): shards it zigzag over the ranks and runs the decoder stack.
     /// </summary>
@@ -108,7 +128,7 @@ public sealed class SequenceParallelQwen2 : IDisposable
                 $"Position ids must be [B, L] = [{batch}, {length}] like the inputs embeds, got [{string.Join(", ", positionIds.shape)}].");
         }
 
-        ZigzagPlan plan = ZigzagPlan.Create(length, Ranks);
+        ZigzagPlan plan = ZigzagPlan.Create(length, Ranks, ulysses: UlyssesDegree);
         Tensor[] embeds = plan.Shard(inputsEmbeds, 1, Devices);
         Tensor[]? positions = null;
         try

@@ -2,7 +2,11 @@
 // the sequence of length L is padded at its end to a multiple of 2P, cut into 2P equal chunks, and rank r holds
 // chunks r and 2P−1−r (in that order). Each rank then has one "early" and one "late" chunk, so the causal work
 // (query/key pairs with key ≤ query) is the same on every rank. Padding is never attended to and never counted.
-// Reference: NVlabs/VILA llava/train/sequence_parallel (zigzag_ring_varlen), zhuzilin/ring-flash-attention.
+// With a Ulysses degree P_u > 1 (LongVILA's 2D attention: P = P_u × P_r, sp_rank = ulysses_rank + ring_rank·P_u) rank
+// (u, r) holds chunks r·P_u + u and (2P_r−1−r)·P_u + u: after the Ulysses all-to-all (heads scattered, sequence gathered
+// over the P_u ranks of ring rank r) every Ulysses rank holds ring chunks r and 2P_r−1−r of a zigzag plan over P_r ring
+// ranks with chunks P_u times as long (RingPlan), in order, and the ring runs on that.
+// Reference: NVlabs/VILA llava/train/sequence_parallel (zigzag_ring_varlen, hybrid_attn), zhuzilin/ring-flash-attention.
 using static TorchSharp.torch;
 
 namespace VideoLong.Language.Parallel;
@@ -10,16 +14,29 @@ namespace VideoLong.Language.Parallel;
 /// <summary>Maps global token positions ↔ (rank, local index) for <see cref="Ranks"/> zigzag shards of a sequence.</summary>
 public sealed class ZigzagPlan
 {
-    private ZigzagPlan(long length, int ranks)
+    private ZigzagPlan(long length, int ranks, int ulysses, long chunkSize)
     {
         Length = length;
         Ranks = ranks;
-        ChunkSize = (length + (2L * ranks) - 1) / (2L * ranks);
+        UlyssesDegree = ulysses;
+        ChunkSize = chunkSize;
         PaddedLength = ChunkSize * 2 * ranks;
     }
 
     /// <summary>P, the number of shards (devices).</summary>
     public int Ranks { get; }
+
+    /// <summary>P_u, the ranks of one Ulysses group (heads scattered over them); 1 = ring only.</summary>
+    public int UlyssesDegree { get; }
+
+    /// <summary>P_r = P / P_u, the ranks of one ring.</summary>
+    public int RingDegree => Ranks / UlyssesDegree;
+
+    /// <summary>
+    /// The plan the rings run on after the Ulysses all-to-all: P_r ranks, chunks of P_u · <see cref="ChunkSize"/> tokens
+    /// (this plan itself when P_u = 1).
+    /// </summary>
+    public ZigzagPlan RingPlan => UlyssesDegree == 1 ? this : new ZigzagPlan(Length, RingDegree, 1, ChunkSize * UlyssesDegree);
 
     /// <summary>L, the real sequence length.</summary>
     public long Length { get; }
@@ -40,7 +57,7 @@ public sealed class ZigzagPlan
     /// A plan for <paramref name="length"/> tokens over <paramref name="ranks"/> shards. Only causal attention is
     /// supported (zigzag balances causal work; a bidirectional encoder needs no zigzag).
     /// </summary>
-    public static ZigzagPlan Create(long length, int ranks, bool causal = true)
+    public static ZigzagPlan Create(long length, int ranks, bool causal = true, int ulysses = 1)
     {
         if (!causal)
         {
@@ -64,14 +81,24 @@ public sealed class ZigzagPlan
                 $"A sequence of {length} tokens cannot be cut into 2·P = {2L * ranks} zigzag chunks of at least one real token each; use at most {length / 2} ranks for it (P ≤ L/2), or a longer sequence.");
         }
 
-        return new ZigzagPlan(length, ranks);
+        if (ulysses < 1 || ranks % ulysses != 0)
+        {
+            throw new SequenceParallelException(
+                $"The Ulysses degree must be at least 1 and divide the {ranks} sequence-parallel ranks (P = P_u × P_r), got {ulysses}.");
+        }
+
+        return new ZigzagPlan(length, ranks, ulysses, (length + (2L * ranks) - 1) / (2L * ranks));
     }
 
-    /// <summary>The two chunk numbers rank <paramref name="rank"/> holds, in local order: r and 2P−1−r.</summary>
+    /// <summary>
+    /// The two chunk numbers rank <paramref name="rank"/> holds, in local order: r and 2P−1−r; with Ulysses, for rank
+    /// u + r·P_u, r·P_u + u and (2P_r−1−r)·P_u + u.
+    /// </summary>
     public (int First, int Second) ChunksOf(int rank)
     {
         CheckRank(rank);
-        return (rank, (2 * Ranks) - 1 - rank);
+        int u = rank % UlyssesDegree, r = rank / UlyssesDegree;
+        return ((r * UlyssesDegree) + u, (((2 * RingDegree) - 1 - r) * UlyssesDegree) + u);
     }
 
     /// <summary>The global index (0 … PaddedLength − 1) of local index <paramref name="local"/> on <paramref name="rank"/>.</summary>
@@ -98,9 +125,10 @@ public sealed class ZigzagPlan
 
         long chunk = global / ChunkSize;
         long offset = global % ChunkSize;
-        return chunk < Ranks
-            ? ((int)chunk, offset)
-            : ((int)((2 * Ranks) - 1 - chunk), ChunkSize + offset);
+        int u = (int)(chunk % UlyssesDegree), ringChunk = (int)(chunk / UlyssesDegree);
+        return ringChunk < RingDegree
+            ? ((ringChunk * UlyssesDegree) + u, offset)
+            : (((((2 * RingDegree) - 1 - ringChunk) * UlyssesDegree) + u), ChunkSize + offset);
     }
 
     /// <summary>The global indices of rank <paramref name="rank"/>'s tokens in local order: [LocalLength] int64.</summary>

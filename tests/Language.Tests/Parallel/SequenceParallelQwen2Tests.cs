@@ -30,6 +30,35 @@ public sealed class When_the_qwen2_decoder_runs_sequence_parallel
         TensorAssert.Close(lastDense, result.LastLogits, 1e-5);
     }
 
+    [Theory]
+    [InlineData(4, 2, 45, 2)]     // 2D: P_u = 2, P_r = 2, padding
+    [InlineData(4, 2, 40, 1)]     // one KV head, replicated over the Ulysses ranks
+    [InlineData(2, 2, 24, 2)]     // Ulysses only
+    [InlineData(4, 4, 64, 4)]     // Ulysses only, P = 4
+    public void With_ulysses_all_to_all_the_hidden_states_equal_the_dense_forward(int ranks, int ulysses, int length, int kvHeads)
+    {
+        using Qwen2ForCausalLM model = TinyQwen2.Create(TinyQwen2.Config(kvHeads), seed: 5);
+        using var generator = new Generator(23, CPU);
+        using Tensor embeds = randn([2, length, 64], generator: generator);
+        using Qwen2CausalLMOutput dense = model.call(new Qwen2CausalLMInput { InputsEmbeds = embeds, HiddenStatesIndex = -1 });
+        using var parallel = new SequenceParallelQwen2(model, Enumerable.Repeat(CPU, ranks).ToArray()) { UlyssesDegree = ulysses };
+        using SequenceParallelPrefill result = parallel.Prefill(embeds);
+        Assert.Equal(ulysses, result.Plan.UlyssesDegree);
+        using Tensor hidden = result.GatherHidden();
+        TensorAssert.Close(dense.HiddenStates!, hidden, 1e-5);
+        using Tensor lastDense = dense.Logits.select(1, length - 1);
+        TensorAssert.Close(lastDense, result.LastLogits, 1e-5);
+    }
+
+    [Fact]
+    public void A_ulysses_degree_that_does_not_divide_the_heads_or_ranks_is_refused()
+    {
+        using Qwen2ForCausalLM model = TinyQwen2.Create(seed: 4);      // 4 heads
+        Assert.Contains("4 attention heads", Assert.Throws<SequenceParallelException>(() => new SequenceParallelQwen2(model, [CPU, CPU, CPU]) { UlyssesDegree = 3 }).Message);
+        Assert.Contains("divide", Assert.Throws<SequenceParallelException>(() => new SequenceParallelQwen2(model, [CPU, CPU, CPU, CPU]) { UlyssesDegree = 8 }).Message);
+        Assert.Contains("divide", Assert.Throws<SequenceParallelException>(() => new SequenceParallelQwen2(model, [CPU, CPU]) { UlyssesDegree = 0 }).Message);
+    }
+
     [Fact]
     public void Ranks_with_their_own_weight_copies_give_the_same_result()
     {

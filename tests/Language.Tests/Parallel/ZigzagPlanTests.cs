@@ -20,15 +20,37 @@ public sealed class When_a_sequence_is_sharded_zigzag
         Assert.Equal(new long[] { 4, 5, 6, 7 }, rank2.data<long>().ToArray());
     }
 
-    [Theory]
-    [InlineData(12, 3)]
-    [InlineData(13, 3)]
-    [InlineData(7, 2)]
-    [InlineData(100, 4)]
-    [InlineData(5, 1)]
-    public void Sharding_then_gathering_reconstructs_the_sequence_and_every_index_maps_both_ways(long length, int ranks)
+    [Fact]
+    public void With_ulysses_degree_2_over_4_ranks_each_ring_rank_holds_its_zigzag_ring_chunks_split_over_the_ulysses_ranks()
     {
-        ZigzagPlan plan = ZigzagPlan.Create(length, ranks);
+        ZigzagPlan plan = ZigzagPlan.Create(16, 4, ulysses: 2);          // 8 chunks of 2; rank = u + 2r
+        Assert.Equal((2, 2), (plan.UlyssesDegree, plan.RingDegree));
+        Assert.Equal((0, 6), plan.ChunksOf(0));
+        Assert.Equal((1, 7), plan.ChunksOf(1));
+        Assert.Equal((2, 4), plan.ChunksOf(2));
+        Assert.Equal((3, 5), plan.ChunksOf(3));
+        ZigzagPlan ring = plan.RingPlan;                                  // after the all-to-all: 2 ring ranks, chunks of 4
+        Assert.Equal((2, 4L, 1), (ring.Ranks, ring.ChunkSize, ring.UlyssesDegree));
+        Assert.Equal((0, 3), ring.ChunksOf(0));                           // fine chunks 0,1 and 6,7: ranks 0 and 1's
+        Assert.Equal((1, 2), ring.ChunksOf(1));                           // fine chunks 2,3 and 4,5: ranks 2 and 3's
+        Assert.Equal(plan.PaddedLength, ring.PaddedLength);
+        ZigzagPlan ringOnly = ZigzagPlan.Create(16, 4);
+        Assert.Same(ringOnly, ringOnly.RingPlan);
+    }
+
+    [Theory]
+    [InlineData(12, 3, 1)]
+    [InlineData(13, 3, 1)]
+    [InlineData(7, 2, 1)]
+    [InlineData(100, 4, 1)]
+    [InlineData(5, 1, 1)]
+    [InlineData(16, 4, 2)]
+    [InlineData(45, 4, 2)]
+    [InlineData(101, 8, 4)]
+    [InlineData(33, 4, 4)]
+    public void Sharding_then_gathering_reconstructs_the_sequence_and_every_index_maps_both_ways(long length, int ranks, int ulysses)
+    {
+        ZigzagPlan plan = ZigzagPlan.Create(length, ranks, ulysses: ulysses);
         Assert.Equal(0, plan.PaddedLength % (2 * ranks));
         Assert.True(plan.Padding < 2 * ranks);
         using Tensor sequence = arange(length * 3, ScalarType.Float32).view(1, length, 3);   // [1, L, 3]
@@ -60,9 +82,13 @@ public sealed class When_a_sequence_is_sharded_zigzag
     [InlineData(48, 3)]
     [InlineData(64, 4)]
     [InlineData(4096, 8)]
-    public void Every_rank_has_the_same_causal_work_without_padding(long length, int ranks)
+    [InlineData(64, 4, 2)]
+    [InlineData(4096, 8, 4)]
+    public void Every_rank_has_the_same_causal_work_without_padding(long length, int ranks, int ulysses = 1)
     {
-        ZigzagPlan plan = ZigzagPlan.Create(length, ranks);
+        // With Ulysses the attention runs on the ring plan after the all-to-all, each Ulysses rank taking 1/P_u of the heads.
+        ZigzagPlan plan = ZigzagPlan.Create(length, ranks, ulysses: ulysses).RingPlan;
+        ranks = plan.Ranks;
         long[] pairs = Enumerable.Range(0, ranks).Select(plan.CausalPairs).ToArray();
         Assert.All(pairs, p => Assert.Equal(pairs[0], p));
         Assert.Equal(length * (length + 1) / 2, pairs.Sum());
@@ -92,6 +118,7 @@ public sealed class When_a_sequence_is_sharded_zigzag
         Assert.Contains("at most 4 ranks", Assert.Throws<SequenceParallelException>(() => ZigzagPlan.Create(9, 5)).Message);
         Assert.Contains("causal", Assert.Throws<SequenceParallelException>(() => ZigzagPlan.Create(16, 2, causal: false)).Message);
         Assert.Contains("at least one token", Assert.Throws<SequenceParallelException>(() => ZigzagPlan.Create(0, 1)).Message);
+        Assert.Contains("divide the 4 sequence-parallel ranks", Assert.Throws<SequenceParallelException>(() => ZigzagPlan.Create(16, 4, ulysses: 3)).Message);
         ZigzagPlan plan = ZigzagPlan.Create(16, 2);
         using Tensor wrong = zeros(1, 15, 2);
         Assert.Contains("16 tokens", Assert.Throws<SequenceParallelException>(() => plan.Shard(wrong, 1)).Message);
