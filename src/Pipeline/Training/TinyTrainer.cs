@@ -159,15 +159,10 @@ public sealed class TinyTrainer : IDisposable
             {
                 (task, sampleIndex) = ("needle", index);
             }
-            else if (_taskCumulative is { } cumulative)
-            {
-                double u = Uniform(index, 0x7A5C);
-                task = cumulative.First(c => u < c.Cumulative || c == cumulative[^1]).Task;
-                sampleIndex = index;                                                    // seeds are disjoint per task, so one index serves all
-            }
             else
             {
-                (task, sampleIndex) = (ShortTasks[(int)(index % ShortTasks.Length)], index / ShortTasks.Length);
+                task = ShortTaskOf(index);
+                sampleIndex = _taskCumulative is null ? index / ShortTasks.Length : index;   // seeds are disjoint per task, so one index serves all
             }
 
             SyntheticSample sample = _videos.Generate(DataSplit.Train, task, sampleIndex % 9_000_000, f);
@@ -217,6 +212,34 @@ public sealed class TinyTrainer : IDisposable
         }
 
         return new TinyBatch(step, b, l, idData, labelData, f, s, pixels, needle ? "needle" : "short", positions);
+    }
+
+    /// <summary>The short task of the <paramref name="index"/>-th sample of the run: in rotation, or drawn by task_weights (deterministic).</summary>
+    public string ShortTaskOf(long index)
+    {
+        if (_taskCumulative is not { } cumulative)
+        {
+            return ShortTasks[(int)(index % ShortTasks.Length)];
+        }
+
+        double u = Uniform(index, 0x7A5C) * cumulative[^1].Cumulative, below = 0;
+        string last = cumulative[0].Task;
+        foreach ((string task, double upTo) in cumulative)
+        {
+            if (upTo > below)
+            {
+                last = task;                                                            // the last task of weight > 0 (rounding at the top end)
+            }
+
+            if (u < upTo)
+            {
+                return task;
+            }
+
+            below = upTo;
+        }
+
+        return last;
     }
 
     /// <summary>A deterministic uniform number in [0, 1) for sample <paramref name="index"/> (SplitMix64 of index and salt).</summary>
