@@ -4,7 +4,9 @@
 #     batch 192, V2PE strides 256/64/16 drawn per sample;
 #   - models/videolong-tiny/ablations/scratch-16tok.json and scratch-64tok.json: from scratch, identical but for
 #     model.tokens_per_frame (the 16-vs-64 tokens-per-frame ablation);
-#   - EXTRA_RUNS="a.json b.json" (or comma-separated): more configs trained and evaluated alongside.
+#   - EXTRA_RUNS="a.json b.json" (or comma-separated): more configs trained and evaluated alongside, e.g.
+#     models/videolong-tiny/train-stage4-footage.json (stage 4 with 30 % of the samples on real footage: carry
+#     samples/media/haystack_frames64, which the NIAH haystack also uses; its evaluation adds the same tasks on footage).
 # Each training gets a GPU of `nvidia-smi -L` round-robin (CUDA_VISIBLE_DEVICES); on a one-GPU host they share it.
 # Then tiny-eval (100 per task, needle at 64/128/256 frames) of every model and the V2PE-stride ablation of the stage-4
 # model (needle at 64 and 640 = 10x the training length, strides 256, 64, 16), all at once, each cut at the deadline.
@@ -47,8 +49,8 @@ for cfg in "${configs[@]}"; do
         cp "$cfg" "$used"
     fi
     pick_gpu
-    # Hard stop 110 s before the deadline (the evaluations need that); the time limits in the configs end well before.
-    CUDA_VISIBLE_DEVICES=$g timeout "$(left 110)" $run videolong train --config "$used" --out "$work/runs/$name" > "$results/train-$name.log" 2>&1 &
+    # Hard stop 100 s before the deadline (the evaluations need that); the time limits in the configs end well before.
+    CUDA_VISIBLE_DEVICES=$g timeout "$(left 100)" $run videolong train --config "$used" --out "$work/runs/$name" > "$results/train-$name.log" 2>&1 &
     pids+=($!); names+=("$name")
     stamp "training $name on GPU $g (pid $!)"
 done
@@ -72,6 +74,10 @@ for name in "${names[@]}"; do
     dir="$work/runs/$name/model"
     if [ ! -f "$dir/model.safetensors" ]; then stamp "$name wrote no model, not evaluated"; continue; fi
     evaluate "eval-$name" "$dir" --needle-frames 64,128,256
+    footage=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("backgrounds") or "")' "$work/configs/$name.json" 2>/dev/null)
+    if [ -n "$footage" ] && [ -d "$footage" ]; then
+        evaluate "eval-$name-footage" "$dir" --needle-frames 64 --backgrounds "$footage"
+    fi
     if [ "$name" = train-stage4 ]; then
         for stride in 256 64 16; do
             evaluate "eval-$name-v2pe$stride" "$dir" --tasks needle --needle-frames 64,640 --v2pe-stride "$stride"

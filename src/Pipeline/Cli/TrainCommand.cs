@@ -81,9 +81,11 @@ internal static class TrainCommand
         var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE stride for every question (δ = stride/256 per visual token; 256 = standard positions, e.g. 64 or 16 for haystacks beyond the training length)." };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Write the cells as JSON." };
+        var backgrounds = new Option<string?>("--backgrounds") { Description = "Folder of real-footage frames (PNG/JPEG) under the samples (as the training config's backgrounds)." };
+        var backgroundFraction = new Option<double>("--background-fraction") { Description = "Share of samples on footage with --backgrounds (0 … 1).", DefaultValueFactory = _ => 1.0 };
         var command = new Command("tiny-eval", "Exact-match accuracy per synthetic task on held-out samples.")
         {
-            model, perTask, split, frames, needleFrames, tasks, tokensPerFrame, v2peStride, device, json,
+            model, perTask, split, frames, needleFrames, tasks, tokensPerFrame, v2peStride, device, json, backgrounds, backgroundFraction,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -94,14 +96,23 @@ internal static class TrainCommand
                 "validation" => DataSplit.Validation,
                 var other => throw new VideoLongException($"Invalid --split '{other}': use test or validation."),
             };
+            int[] needles = ParseNeedleFrames(parse.GetValue(needleFrames)!);
+            HashSet<string>? only = ParseTasks(parse.GetValue(tasks));
+            VlmOptions? options = EvalOptions(parse.GetValue(tokensPerFrame), parse.GetValue(v2peStride));
+            double fraction = parse.GetValue(backgroundFraction);
+            if (fraction is < 0 or > 1)
+            {
+                throw new VideoLongException($"Invalid --background-fraction {fraction}: the share of samples on footage lies in [0, 1].");
+            }
+
             using LlavaOnevisionForConditionalGeneration vlm = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(dir,
                 new ModelLoadOptions { Device = parse.GetValue(device)!, DType = TorchSharp.torch.ScalarType.Float32 }, null, cancellationToken).ConfigureAwait(false);
             var prompts = new TinyPrompts(Qwen2Tokenizer.FromPretrained(dir));
             var evaluator = new TinyEvaluator(vlm, prompts);
-            var videos = new SyntheticVideos(vlm.Config.VisionConfig.ImageSize);
-            int[] needles = ParseNeedleFrames(parse.GetValue(needleFrames)!);
-            HashSet<string>? only = ParseTasks(parse.GetValue(tasks));
-            VlmOptions? options = EvalOptions(parse.GetValue(tokensPerFrame), parse.GetValue(v2peStride));
+            int size = vlm.Config.VisionConfig.ImageSize;
+            var videos = parse.GetValue(backgrounds) is { } footage
+                ? new SyntheticVideos(size, BackgroundFrames.Load(footage, size), fraction)
+                : new SyntheticVideos(size);
             var cells = new List<TinyEvalCell>();
             foreach ((string task, int f) in EvalPlan(parse.GetValue(frames), needles).Where(c => only is null || only.Contains(c.Task)))
             {

@@ -45,6 +45,16 @@ public sealed record TinyTrainConfig
     /// </summary>
     [JsonPropertyName("v2pe_strides")] public int[]? V2peStrides { get; init; }
 
+    /// <summary>
+    /// A folder of real-footage frames (PNG or JPEG, e.g. written by <c>videolong frames</c>; read in name order, resized
+    /// to the frame size) played under the objects of <see cref="BackgroundFraction"/> of the samples and as needle
+    /// haystacks. Null: procedural backgrounds only.
+    /// </summary>
+    [JsonPropertyName("backgrounds")] public string? Backgrounds { get; init; }
+
+    /// <summary>The share of samples on footage when <see cref="Backgrounds"/> is set (0 … 1).</summary>
+    [JsonPropertyName("background_fraction")] public double BackgroundFraction { get; init; } = 0.5;
+
     private static readonly JsonSerializerOptions Strict = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
     public static TinyTrainConfig Load(string path)
@@ -102,6 +112,16 @@ public sealed record TinyTrainConfig
             {
                 throw new VideoLongException($"{source}: v2pe_strides must be a non-empty list of strides in [1, 256] (δ = stride/256 per visual token; 256 = standard positions), e.g. [256, 64, 16]; got [{string.Join(", ", strides)}].");
             }
+        }
+
+        if (!(BackgroundFraction is >= 0 and <= 1))
+        {
+            throw new VideoLongException($"{source}: background_fraction must lie in [0, 1] (the share of samples on footage); got {BackgroundFraction}.");
+        }
+
+        if (Backgrounds is { } folder && !Directory.Exists(folder))
+        {
+            throw new VideoLongException($"{source}: backgrounds folder '{folder}' does not exist (a folder of PNG/JPEG frames, e.g. samples/media/haystack_frames64 from samples/niah/make-haystack-frames.sh).");
         }
 
         Model.Validate(source);

@@ -55,7 +55,13 @@ public sealed class TinyTrainer : IDisposable
         ModelDirectory = Path.Combine(OutDirectory, "model");
         Directory.CreateDirectory(ModelDirectory);
         (_device, _) = new ModelLoadOptions { Device = config.Device, DType = ScalarType.Float32 }.Resolve();
-        _videos = new SyntheticVideos(config.Model.ImageSize);
+        _videos = config.Backgrounds is { } footage
+            ? new SyntheticVideos(config.Model.ImageSize, BackgroundFrames.Load(footage, config.Model.ImageSize), config.BackgroundFraction)
+            : new SyntheticVideos(config.Model.ImageSize);
+        if (_videos.Backgrounds is { } loaded)
+        {
+            Log(string.Create(CultureInfo.InvariantCulture, $"{loaded.Count} footage frames from {config.Backgrounds} under {config.BackgroundFraction:P0} of the samples"));
+        }
 
         // Tokenizer: byte-level BPE learned from the training split's texts (and the fixed prompt wording).
         string[] corpus = Enumerable.Range(0, 200).SelectMany(i => SyntheticVideos.Tasks.Select(t =>
@@ -242,15 +248,7 @@ public sealed class TinyTrainer : IDisposable
         return last;
     }
 
-    /// <summary>A deterministic uniform number in [0, 1) for sample <paramref name="index"/> (SplitMix64 of index and salt).</summary>
-    private static double Uniform(long index, long salt)
-    {
-        ulong z = unchecked((ulong)index + ((ulong)salt * 0x9E3779B97F4A7C15UL) + 0x9E3779B97F4A7C15UL);
-        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
-        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
-        z ^= z >> 31;
-        return (z >> 11) * (1.0 / (1UL << 53));
-    }
+    private static double Uniform(long index, long salt) => SyntheticVideos.Uniform(index, salt);
 
     /// <summary>Loss and answer-token accuracy of a batch; with <paramref name="train"/> also backward, clip and an optimizer step.</summary>
     public TinyStepResult RunStep(TinyBatch batch, bool train = true)

@@ -30,6 +30,8 @@ public sealed class When_the_tiny_training_config_has_stage4_options : IDisposab
     [InlineData("""{ "v2pe_strides": [64, 512] }""", "[1, 256]")]
     [InlineData("""{ "model": { "tokens_per_frame": 32 } }""", "use 16 (2×2 pooling) or 64 (no pooling)")]
     [InlineData("""{ "model": { "tokens_pre_frame": 16 } }""", "tokens_pre_frame")]
+    [InlineData("""{ "backgrounds": "no/such/folder" }""", "'no/such/folder' does not exist")]
+    [InlineData("""{ "background_fraction": 1.5 }""", "background_fraction must lie in [0, 1]")]
     public void An_invalid_value_is_refused_with_a_message_naming_it(string json, string expected)
     {
         var e = Assert.ThrowsAny<VideoLongException>(() => TinyTrainConfig.Load(Write(json)));
@@ -153,5 +155,56 @@ public sealed class When_VideoLong_Tiny_trains_with_V2PE_and_64_tokens_per_frame
         using var rotation = new TinyTrainer(Config(null, null), Path.Combine(_folder.Path, "plain"));
         Assert.Equal(SyntheticVideos.Tasks.Where(t => t != "needle"), Enumerable.Range(0, 9).Select(i => rotation.ShortTaskOf(i)));
         Assert.Equal(16 * 4 + 1, rotation.VideoTokens(4));
+    }
+}
+
+/// <summary>Real-footage frames as backgrounds and haystacks of the synthetic samples.</summary>
+public sealed class When_synthetic_videos_play_on_footage : IDisposable
+{
+    private readonly TempFolder _folder = new();
+
+    public void Dispose() => _folder.Dispose();
+
+    [Fact]
+    public void Frames_of_a_folder_are_read_in_name_order_at_the_frame_size()
+    {
+        for (int i = 0; i < 3; i++)
+        {
+            byte[] rgb = Enumerable.Repeat((byte)(60 * (i + 1)), 80 * 60 * 3).ToArray();
+            using NetVips.Image image = NetVips.Image.NewFromMemory(rgb, 80, 60, 3, NetVips.Enums.BandFormat.Uchar);
+            image.WriteToFile(Path.Combine(_folder.Path, $"{i:000000}_{i}.000s.png"));
+        }
+
+        File.WriteAllText(Path.Combine(_folder.Path, "manifest.json"), "{}");
+        IReadOnlyList<byte[]> frames = BackgroundFrames.Load(_folder.Path, 64);
+        Assert.Equal(3, frames.Count);
+        Assert.All(frames, f => Assert.Equal(64 * 64 * 3, f.Length));
+        Assert.Equal([60, 120, 180], frames.Select(f => (int)f[64 * 32 * 3 + 96]));
+        Assert.Contains("no .png", Assert.Throws<VideoLongException>(() => BackgroundFrames.Load(Directory.CreateDirectory(Path.Combine(_folder.Path, "empty")).FullName, 64)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_footage_sample_keeps_its_question_and_answer_and_shows_the_dimmed_footage_where_nothing_is_drawn()
+    {
+        byte[][] footage = Enumerable.Range(0, 5).Select(i => Enumerable.Repeat((byte)(100 + (20 * i)), 64 * 64 * 3).ToArray()).ToArray();
+        var plain = new SyntheticVideos(64);
+        var all = new SyntheticVideos(64, footage, 1.0);
+        var none = new SyntheticVideos(64, footage, 0.0);
+        foreach (string task in SyntheticVideos.Tasks)
+        {
+            SyntheticSample p = plain.Generate(DataSplit.Train, task, 7, 8), f = all.Generate(DataSplit.Train, task, 7, 8), n = none.Generate(DataSplit.Train, task, 7, 8);
+            Assert.Equal((p.Question, p.Answer), (f.Question, f.Answer));
+            Assert.Equal(p.Frames, n.Frames);
+            // Most pixels of a footage frame are the footage's grey, dimmed; consecutive frames come from consecutive footage frames.
+            int[] greys = footage.Select(x => (int)(byte)(x[0] * SyntheticVideos.FootageBrightness)).ToArray();
+            int g0 = f.Frames[0].GroupBy(b => b).MaxBy(g => g.Count())!.Key, g1 = f.Frames[1].GroupBy(b => b).MaxBy(g => g.Count())!.Key;
+            Assert.Contains(g0, greys);
+            Assert.Equal(greys[(Array.IndexOf(greys, g0) + 1) % greys.Length], g1);
+        }
+
+        // About half the samples play on footage at fraction 0.5, chosen by seed.
+        var half = new SyntheticVideos(64, footage, 0.5);
+        int onFootage = Enumerable.Range(0, 2000).Count(i => half.UsesFootage(SyntheticVideos.SeedOf(DataSplit.Train, "count", i)));
+        Assert.InRange(onFootage, 900, 1100);
     }
 }
