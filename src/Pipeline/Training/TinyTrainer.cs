@@ -326,6 +326,7 @@ public sealed class TinyTrainer : IDisposable
         var clock = Stopwatch.StartNew();
         double waited = 0;
         (double Seconds, int Step)? fitClock = null;
+        var marks = new List<(double Seconds, int Step)> { (0, Step) };   // (time, step) every 20 steps
         try
         {
             while (Step < Math.Min(TotalSteps, untilStep ?? int.MaxValue))
@@ -360,6 +361,26 @@ public sealed class TinyTrainer : IDisposable
                     if (fit != TotalSteps && fit > Step)
                     {
                         Log($"{perStep * 1000:F0} ms/step (steady): the schedule moves from {TotalSteps} to {fit} steps to fit {_config.TimeLimitSeconds:F0} s.");
+                        TotalSteps = fit;
+                    }
+                }
+
+                if (done % 20 == 0)
+                {
+                    marks.Add((clock.Elapsed.TotalSeconds, Step));
+                }
+
+                if (_config.FitStepsToTime && done > 40 && done != 240 && done % 20 == 0)
+                {
+                    // Later slow-downs (a shared GPU or CPU): shrink so the projected end, at the rate of the last ≤ 100
+                    // steps, stays within the limit; at the limit, stop.
+                    double elapsed = clock.Elapsed.TotalSeconds;
+                    (double Seconds, int Step) from = marks[Math.Max(1, marks.Count - 6)];
+                    double perStep = (elapsed - from.Seconds) / Math.Max(1, Step - from.Step);
+                    int fit = elapsed >= _config.TimeLimitSeconds ? Step : Step + (int)((_config.TimeLimitSeconds - elapsed) / perStep);
+                    if (fit < TotalSteps && (fit == Step || TotalSteps - fit > Math.Max(2, TotalSteps / 50)))
+                    {
+                        Log($"{perStep * 1000:F0} ms/step lately: the schedule shrinks from {TotalSteps} to {fit} steps to end within {_config.TimeLimitSeconds:F0} s.");
                         TotalSteps = fit;
                     }
                 }
