@@ -34,7 +34,8 @@ next_gpu=0
 pick_gpu() { g=${gpus[$(( next_gpu % ${#gpus[@]} ))]}; next_gpu=$(( next_gpu + 1 )); }   # sets g (no subshell: the counter must advance)
 
 configs=(models/videolong-tiny/train-stage4.json models/videolong-tiny/ablations/scratch-16tok.json models/videolong-tiny/ablations/scratch-64tok.json)
-for extra in ${EXTRA_RUNS//,/ }; do configs+=("$extra"); done
+extras=${EXTRA_RUNS:-}
+for extra in ${extras//,/ }; do configs+=("$extra"); done
 
 # --- trainings, concurrently ---------------------------------------------------------------------------------------
 names=(); pids=()
