@@ -78,11 +78,14 @@ internal static class TrainCommand
         var needleFrames = new Option<string>("--needle-frames") { Description = "Comma-separated haystack lengths for the needle task.", DefaultValueFactory = _ => "64" };
         var tasks = new Option<string?>("--tasks") { Description = "Comma-separated tasks (default: all)." };
         var tokensPerFrame = new Option<int?>("--tokens-per-frame") { Description = "HiCo merge to N tokens per frame instead of the model's pooling." };
+        var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE stride for every question (δ = stride/256 per visual token; 256 = standard positions, e.g. 64 or 16 for haystacks beyond the training length)." };
         var device = new Option<string>("--device") { Description = "cpu or cuda.", DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Write the cells as JSON." };
+        var backgrounds = new Option<string?>("--backgrounds") { Description = "Folder of real-footage frames (PNG/JPEG) under the samples (as the training config's backgrounds)." };
+        var backgroundFraction = new Option<double>("--background-fraction") { Description = "Share of samples on footage with --backgrounds (0 … 1).", DefaultValueFactory = _ => 1.0 };
         var command = new Command("tiny-eval", "Exact-match accuracy per synthetic task on held-out samples.")
         {
-            model, perTask, split, frames, needleFrames, tasks, tokensPerFrame, device, json,
+            model, perTask, split, frames, needleFrames, tasks, tokensPerFrame, v2peStride, device, json, backgrounds, backgroundFraction,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -93,14 +96,23 @@ internal static class TrainCommand
                 "validation" => DataSplit.Validation,
                 var other => throw new VideoLongException($"Invalid --split '{other}': use test or validation."),
             };
+            int[] needles = ParseNeedleFrames(parse.GetValue(needleFrames)!);
+            HashSet<string>? only = ParseTasks(parse.GetValue(tasks));
+            VlmOptions? options = EvalOptions(parse.GetValue(tokensPerFrame), parse.GetValue(v2peStride));
+            double fraction = parse.GetValue(backgroundFraction);
+            if (fraction is < 0 or > 1)
+            {
+                throw new VideoLongException($"Invalid --background-fraction {fraction}: the share of samples on footage lies in [0, 1].");
+            }
+
             using LlavaOnevisionForConditionalGeneration vlm = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(dir,
                 new ModelLoadOptions { Device = parse.GetValue(device)!, DType = TorchSharp.torch.ScalarType.Float32 }, null, cancellationToken).ConfigureAwait(false);
             var prompts = new TinyPrompts(Qwen2Tokenizer.FromPretrained(dir));
             var evaluator = new TinyEvaluator(vlm, prompts);
-            var videos = new SyntheticVideos(vlm.Config.VisionConfig.ImageSize);
-            int[] needles = parse.GetValue(needleFrames)!.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-            HashSet<string>? only = parse.GetValue(tasks)?.Split(',', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
-            VlmOptions? options = parse.GetValue(tokensPerFrame) is { } tpf ? new VlmOptions { TokensPerFrame = tpf } : null;
+            int size = vlm.Config.VisionConfig.ImageSize;
+            var videos = parse.GetValue(backgrounds) is { } footage
+                ? new SyntheticVideos(size, BackgroundFrames.Load(footage, size), fraction)
+                : new SyntheticVideos(size);
             var cells = new List<TinyEvalCell>();
             foreach ((string task, int f) in EvalPlan(parse.GetValue(frames), needles).Where(c => only is null || only.Contains(c.Task)))
             {
@@ -125,6 +137,52 @@ internal static class TrainCommand
             return VideoLongCli.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>--needle-frames: comma-separated haystack lengths ≥ 4 (any length: positions are computed, not looked up, so 10× the training length works).</summary>
+    internal static int[] ParseNeedleFrames(string text)
+    {
+        string[] parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var result = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out result[i]) || result[i] < 4)
+            {
+                throw new VideoLongException($"Invalid --needle-frames '{text}': expected comma-separated frame counts ≥ 4, e.g. 64,640.");
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>--tasks: a comma-separated subset of the synthetic tasks; null = all.</summary>
+    internal static HashSet<string>? ParseTasks(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        HashSet<string> tasks = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
+        if (tasks.Count == 0 || tasks.Any(t => !SyntheticVideos.Tasks.Contains(t)))
+        {
+            throw new VideoLongException($"Invalid --tasks '{text}': accepted tasks are {string.Join(", ", SyntheticVideos.Tasks)} (comma-separated).");
+        }
+
+        return tasks;
+    }
+
+    /// <summary>The VLM options of --tokens-per-frame and --v2pe-stride (null when neither is given), validated.</summary>
+    internal static VlmOptions? EvalOptions(int? tokensPerFrame, int? v2peStride)
+    {
+        if (tokensPerFrame is null && v2peStride is null)
+        {
+            return null;
+        }
+
+        var options = new VlmOptions { TokensPerFrame = tokensPerFrame, V2peStride = v2peStride };
+        options.Validate();
+        return options;
     }
 
     private static IEnumerable<(string Task, int Frames)> EvalPlan(int frames, params int[] needleFrames) =>

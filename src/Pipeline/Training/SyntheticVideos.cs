@@ -16,10 +16,17 @@ public enum DataSplit
 /// <summary>
 /// Deterministic synthetic video tasks (no ffmpeg): shapes of known colour, shape and motion, numbers and words drawn with
 /// a bitmap font, on noisy procedural backgrounds; templated questions with one exact answer each. A sample depends only
-/// on (split, task, index), so any process regenerates the same data.
+/// on (split, task, index), so any process regenerates the same data. With <paramref name="backgrounds"/> (frames of real
+/// footage, RGB24 at the frame size, in time order) a <paramref name="backgroundFraction"/> of the samples, chosen from
+/// the seed, play consecutive footage frames (dimmed, so the palette colours stay distinct) under the objects instead of
+/// the procedural background, and needle haystacks are footage instead of drifting blocks; the question and answer of a
+/// seed are the same either way.
 /// </summary>
-public sealed class SyntheticVideos(int frameSize = 64)
+public sealed class SyntheticVideos(int frameSize = 64, IReadOnlyList<byte[]>? backgrounds = null, double backgroundFraction = 0)
 {
+    /// <summary>Footage backgrounds are scaled by this (bright palette objects over them stay tellable apart).</summary>
+    public const double FootageBrightness = 0.55;
+
     public static IReadOnlyList<string> Tasks { get; } = ["count", "color", "shape", "number", "word", "order", "when", "motion", "caption", "needle"];
 
     public static IReadOnlyList<string> Colors { get; } = ["red", "green", "blue", "yellow", "white", "purple"];
@@ -36,6 +43,28 @@ public sealed class SyntheticVideos(int frameSize = 64)
     ];
 
     public int FrameSize { get; } = frameSize >= 48 ? frameSize : throw new ArgumentOutOfRangeException(nameof(frameSize), "Frames must be at least 48 px (two digits of the 5×7 font at 3× scale).");
+
+    /// <summary>Footage frames (RGB24, FrameSize² each) or null.</summary>
+    public IReadOnlyList<byte[]>? Backgrounds { get; } = backgrounds is null ? null
+        : backgrounds.Count > 0 && backgrounds.All(b => b.Length == frameSize * frameSize * 3) ? backgrounds
+        : throw new ArgumentException($"Background frames must be {frameSize}×{frameSize} RGB24 ({frameSize * frameSize * 3} bytes each), at least one.", nameof(backgrounds));
+
+    /// <summary>The share of samples on footage (0 … 1).</summary>
+    public double BackgroundFraction { get; } = backgroundFraction is >= 0 and <= 1 ? backgroundFraction
+        : throw new ArgumentOutOfRangeException(nameof(backgroundFraction), backgroundFraction, "The background fraction lies in [0, 1].");
+
+    /// <summary>Whether the sample of <paramref name="seed"/> plays on footage (deterministic; independent of the sample's own random stream).</summary>
+    public bool UsesFootage(int seed) => Backgrounds is not null && Uniform(seed, 0xB6) < BackgroundFraction;
+
+    /// <summary>A deterministic uniform number in [0, 1) for (<paramref name="index"/>, <paramref name="salt"/>): SplitMix64.</summary>
+    public static double Uniform(long index, long salt)
+    {
+        ulong z = unchecked((ulong)index + ((ulong)salt * 0x9E3779B97F4A7C15UL) + 0x9E3779B97F4A7C15UL);
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        z ^= z >> 31;
+        return (z >> 11) * (1.0 / (1UL << 53));
+    }
 
     /// <summary>The seed of sample <paramref name="index"/> of <paramref name="task"/> in <paramref name="split"/> (disjoint ranges per split and task).</summary>
     public static int SeedOf(DataSplit split, string task, long index)
@@ -63,6 +92,10 @@ public sealed class SyntheticVideos(int frameSize = 64)
         var rng = new Random(seed);
         double step = rng.Next(2) == 0 ? 1.0 : 2.0;                                    // seconds between sampled frames
         var canvas = new Canvas(FrameSize, frames, rng);
+        if (UsesFootage(seed))
+        {
+            canvas.Footage(Backgrounds!, (int)(Uniform(seed, 0xB7) * Backgrounds!.Count));
+        }
         (string question, string answer) = task switch
         {
             "count" => Count(canvas, rng),
@@ -266,6 +299,23 @@ public sealed class SyntheticVideos(int frameSize = 64)
 
         public byte[][] Frames { get; }
 
+        /// <summary>Whether the frames are footage (then <see cref="Haystack"/> draws nothing, yet takes the same random numbers).</summary>
+        public bool IsFootage { get; private set; }
+
+        /// <summary>Replaces the procedural background by consecutive footage frames from <paramref name="start"/> (wrapping), dimmed.</summary>
+        public void Footage(IReadOnlyList<byte[]> frames, int start)
+        {
+            IsFootage = true;
+            for (int f = 0; f < Count; f++)
+            {
+                byte[] source = frames[(start + f) % frames.Count], target = Frames[f];
+                for (int i = 0; i < target.Length; i++)
+                {
+                    target[i] = (byte)(source[i] * FootageBrightness);
+                }
+            }
+        }
+
         /// <summary>Footage-like clutter for haystacks: dim drifting blocks that change from frame to frame.</summary>
         public void Haystack()
         {
@@ -275,7 +325,7 @@ public sealed class SyntheticVideos(int frameSize = 64)
                 int w = _rng.Next(8, 24), h = _rng.Next(8, 24);
                 double x = _rng.Next(0, _size - w), y = _rng.Next(0, _size - h), vx = (_rng.NextDouble() - 0.5) * 2, vy = (_rng.NextDouble() - 0.5) * 2;
                 byte[] tone = [(byte)_rng.Next(30, 110), (byte)_rng.Next(30, 110), (byte)_rng.Next(30, 110)];
-                for (int f = 0; f < Count; f++)
+                for (int f = 0; f < (IsFootage ? 0 : Count); f++)
                 {
                     int x0 = (int)Math.Clamp(x + (vx * f), 0, _size - w), y0 = (int)Math.Clamp(y + (vy * f), 0, _size - h);
                     for (int yy = y0; yy < y0 + h; yy++)

@@ -3,6 +3,7 @@ using System.Text;
 using TorchSharp;
 using VideoLong.Language.Generation;
 using VideoLong.Language.Models.LlavaOnevision;
+using VideoLong.Language.Positions;
 using static TorchSharp.torch;
 
 namespace VideoLong.Pipeline.Training;
@@ -16,7 +17,9 @@ public sealed record TinyEvalCell(string Task, int Frames, int Samples, int Corr
 /// <summary>
 /// Exact-match accuracy of a model on held-out synthetic samples, through the inference path of <c>videolong ask</c>:
 /// the video through <see cref="LlavaOnevisionForConditionalGeneration.EncodeVideos"/>, its tokens spliced into the
-/// prompt's embeddings, greedy generation with <see cref="TokenGenerator"/> until &lt;|im_end|&gt;.
+/// prompt's embeddings, greedy generation with <see cref="TokenGenerator"/> until &lt;|im_end|&gt;. With
+/// <see cref="VlmOptions.V2peStride"/> the prompt gets V2PE positions (<see cref="V2pePositions"/>, as the trainer's
+/// v2pe_strides and <c>videolong ask --v2pe-stride</c>); with <see cref="VlmOptions.TokensPerFrame"/> the frames are HiCo-merged.
 /// </summary>
 public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, TinyPrompts prompts)
 {
@@ -27,7 +30,9 @@ public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, 
         using IDisposable noGrad = no_grad();
         using DisposeScope scope = NewDisposeScope();
         Device device = model.LanguageModel.Device;
+        options?.Validate();
         var rows = new List<Tensor>();
+        var rowIds = new List<int[]>();
         foreach (SyntheticSample sample in samples)
         {
             int s = sample.FrameSize, f = sample.Frames.Length;
@@ -40,6 +45,7 @@ public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, 
             Tensor pixels = TinyTrainer.Pixels(rgb, 1, f, s, device).to(model.LanguageModel.DType);
             Tensor visual = model.EncodeVideos(pixels, options, null, cancellationToken);                     // [F·t + 1, H]
             int[] ids = prompts.PromptIds(sample, (int)visual.shape[0]);
+            rowIds.Add(ids);
             Tensor idTensor = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length]).to(device);
             Tensor embeds = model.LanguageModel.EmbedTokens(idTensor);               // [1, L, H]
             Tensor mask = idTensor.eq(model.Config.VideoTokenIndex).unsqueeze(-1).expand_as(embeds);
@@ -57,6 +63,30 @@ public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, 
             attention[i].narrow(0, length - l, l).fill_(1);
         }
 
+        Tensor? positions = null;
+        if (options?.V2peStride is { } stride)
+        {
+            float[] data = new float[rows.Count * length];
+            for (int i = 0; i < rows.Count; i++)
+            {
+                int pad = length - rowIds[i].Length;
+                bool[] isVisual = new bool[length], real = new bool[length];
+                for (int j = 0; j < length; j++)
+                {
+                    real[j] = j >= pad;
+                    isVisual[j] = real[j] && rowIds[i][j - pad] == model.Config.VideoTokenIndex;
+                }
+
+                double[] row = V2pePositions.Compute(isVisual, stride, real);
+                for (int j = 0; j < length; j++)
+                {
+                    data[(i * length) + j] = (float)row[j];
+                }
+            }
+
+            positions = tensor(data, [rows.Count, length]).to(device);
+        }
+
         var generation = new GenerationOptions
         {
             MaxNewTokens = maxNewTokens,
@@ -64,7 +94,7 @@ public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, 
             PadTokenId = prompts.PadId,
         };
         IReadOnlyList<int[]> generated = new TokenGenerator(model.LanguageModel).Generate(
-            new GenerationPrompt { InputsEmbeds = batch, AttentionMask = attention }, generation, cancellationToken);
+            new GenerationPrompt { InputsEmbeds = batch, AttentionMask = attention, PositionIds = positions }, generation, cancellationToken);
         return generated.Select(g => prompts.Tokenizer.Decode(g, skipSpecialTokens: true).Trim()).ToArray();
     }
 

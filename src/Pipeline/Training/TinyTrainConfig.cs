@@ -33,6 +33,28 @@ public sealed record TinyTrainConfig
     /// <summary>Start from the weights of this model folder (model.safetensors of the same shape and tokenizer) instead of a random initialisation.</summary>
     [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
 
+    /// <summary>
+    /// Sampling weights of the short tasks, e.g. { "number": 3, "word": 3 }: a task not named keeps weight 1, weight 0
+    /// leaves it out. Null: the short tasks in strict rotation (equal shares). The needle task is set by needle_every.
+    /// </summary>
+    [JsonPropertyName("task_weights")] public Dictionary<string, double>? TaskWeights { get; init; }
+
+    /// <summary>
+    /// V2PE strides (δ = stride/256 per visual token, as <c>--v2pe-stride</c>; 256 = standard positions) drawn per
+    /// sample, so the model learns variable visual increments; a stride may repeat to weigh it more. Null: standard positions.
+    /// </summary>
+    [JsonPropertyName("v2pe_strides")] public int[]? V2peStrides { get; init; }
+
+    /// <summary>
+    /// A folder of real-footage frames (PNG or JPEG, e.g. written by <c>videolong frames</c>; read in name order, resized
+    /// to the frame size) played under the objects of <see cref="BackgroundFraction"/> of the samples and as needle
+    /// haystacks. Null: procedural backgrounds only.
+    /// </summary>
+    [JsonPropertyName("backgrounds")] public string? Backgrounds { get; init; }
+
+    /// <summary>The share of samples on footage when <see cref="Backgrounds"/> is set (0 … 1).</summary>
+    [JsonPropertyName("background_fraction")] public double BackgroundFraction { get; init; } = 0.5;
+
     private static readonly JsonSerializerOptions Strict = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
     public static TinyTrainConfig Load(string path)
@@ -61,6 +83,61 @@ public sealed record TinyTrainConfig
         {
             throw new VideoLongException($"{source}: steps, batch, needle_batch, checkpoint_every, log_every, prefetch must be ≥ 1, frames ≥ 4, lr and clip_norm > 0, warmup_steps and needle_every ≥ 0.");
         }
+
+        if (TaskWeights is { } weights)
+        {
+            string[] shortTasks = SyntheticVideos.Tasks.Where(t => t != "needle").ToArray();
+            foreach ((string task, double weight) in weights)
+            {
+                if (!shortTasks.Contains(task))
+                {
+                    throw new VideoLongException($"{source}: task_weights names '{task}', which is not a short task; accepted: {string.Join(", ", shortTasks)} (the needle task's share is set by needle_every).");
+                }
+
+                if (!(weight >= 0) || double.IsInfinity(weight))
+                {
+                    throw new VideoLongException($"{source}: task_weights[\"{task}\"] is {weight}; a weight must be a finite number ≥ 0 (0 leaves the task out, tasks not named weigh 1).");
+                }
+            }
+
+            if (shortTasks.All(t => weights.GetValueOrDefault(t, 1) == 0))
+            {
+                throw new VideoLongException($"{source}: task_weights leaves every short task at weight 0; at least one must be > 0.");
+            }
+        }
+
+        if (V2peStrides is { } strides)
+        {
+            if (strides.Length == 0 || strides.Any(x => x < 1 || x > 256))
+            {
+                throw new VideoLongException($"{source}: v2pe_strides must be a non-empty list of strides in [1, 256] (δ = stride/256 per visual token; 256 = standard positions), e.g. [256, 64, 16]; got [{string.Join(", ", strides)}].");
+            }
+        }
+
+        if (!(BackgroundFraction is >= 0 and <= 1))
+        {
+            throw new VideoLongException($"{source}: background_fraction must lie in [0, 1] (the share of samples on footage); got {BackgroundFraction}.");
+        }
+
+        if (Backgrounds is { } folder && !Directory.Exists(folder))
+        {
+            throw new VideoLongException($"{source}: backgrounds folder '{folder}' does not exist (a folder of PNG/JPEG frames, e.g. samples/media/haystack_frames64 from samples/niah/make-haystack-frames.sh).");
+        }
+
+        Model.Validate(source);
+    }
+
+    /// <summary>Each short task's share of the short-task samples (weights normalised; tasks not named weigh 1); null without task_weights.</summary>
+    public IReadOnlyList<(string Task, double Share)>? TaskShares()
+    {
+        if (TaskWeights is not { } weights)
+        {
+            return null;
+        }
+
+        var tasks = SyntheticVideos.Tasks.Where(t => t != "needle").Select(t => (Task: t, Weight: weights.GetValueOrDefault(t, 1))).ToArray();
+        double total = tasks.Sum(t => t.Weight);
+        return tasks.Select(t => (t.Task, t.Weight / total)).ToArray();
     }
 }
 
@@ -78,6 +155,34 @@ public sealed record TinyModelShape
     [JsonPropertyName("text_kv_heads")] public int TextKvHeads { get; init; } = 2;
     [JsonPropertyName("text_intermediate")] public int TextIntermediate { get; init; } = 768;
 
+    /// <summary>
+    /// Visual tokens per video frame: ⌈g/2⌉² (2×2 pooling of the g×g patch grid, LLaVA-OneVision's default; 16 for 64 px
+    /// frames of 8 px patches) or g² (no pooling; 64). Written to config.json as <c>spatial_pool_stride</c> (2 or 1), which
+    /// every loader of the model reads. Null: ⌈g/2⌉².
+    /// </summary>
+    [JsonPropertyName("tokens_per_frame")] public int? TokensPerFrame { get; init; }
+
+    /// <summary>Patches per side of a frame.</summary>
+    [JsonIgnore] public int Grid => PatchSize > 0 ? ImageSize / PatchSize : 0;
+
+    /// <summary>The spatial_pool_stride for <see cref="TokensPerFrame"/> (2 by default).</summary>
+    [JsonIgnore] public int SpatialPoolStride => TokensPerFrame is { } t && t == Grid * Grid && t != PooledTokens ? 1 : 2;
+
+    private int PooledTokens => ((Grid + 1) / 2) * ((Grid + 1) / 2);
+
+    public void Validate(string source)
+    {
+        if (ImageSize < 48 || PatchSize < 1 || ImageSize % PatchSize != 0)
+        {
+            throw new VideoLongException($"{source}: model.image_size must be ≥ 48 and a multiple of model.patch_size (got {ImageSize} and {PatchSize}).");
+        }
+
+        if (TokensPerFrame is { } t && t != PooledTokens && t != Grid * Grid)
+        {
+            throw new VideoLongException($"{source}: model.tokens_per_frame {t} is not possible for a {Grid}×{Grid} patch grid: use {PooledTokens} (2×2 pooling) or {Grid * Grid} (no pooling).");
+        }
+    }
+
     /// <summary>The LLaVA-OneVision config.json of this shape for a vocabulary of <paramref name="vocabSize"/> tokens.</summary>
     public JsonObject ConfigJson(int vocabSize, int imageTokenId, int videoTokenId) => new()
     {
@@ -94,6 +199,7 @@ public sealed record TinyModelShape
         ["vision_aspect_ratio"] = "anyres_max_1",
         ["vision_feature_layer"] = -1,
         ["vision_feature_select_strategy"] = "full",
+        ["spatial_pool_stride"] = SpatialPoolStride,
         ["text_config"] = new JsonObject
         {
             ["model_type"] = "qwen2",

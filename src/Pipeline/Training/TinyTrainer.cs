@@ -6,6 +6,7 @@ using System.Threading.Channels;
 using TorchSharp;
 using TorchSharp.Modules;
 using VideoLong.Language.Models.LlavaOnevision;
+using VideoLong.Language.Positions;
 using VideoLong.Language.Tokenization;
 using VideoLong.Pipeline.Artifacts;
 using VideoLong.Vision.Models;
@@ -13,8 +14,11 @@ using static TorchSharp.torch;
 
 namespace VideoLong.Pipeline.Training;
 
-/// <summary>One training batch on the CPU: right-padded ids and labels [B, L], frames as uint8 [B, F, S, S, 3].</summary>
-public sealed record TinyBatch(int Step, int B, int L, long[] Ids, long[] Labels, int F, int S, byte[] Pixels, string Kind);
+/// <summary>
+/// One training batch on the CPU: right-padded ids and labels [B, L], frames as uint8 [B, F, S, S, 3], and with V2PE
+/// training the float positions [B, L] (null: standard positions 0 … L − 1).
+/// </summary>
+public sealed record TinyBatch(int Step, int B, int L, long[] Ids, long[] Labels, int F, int S, byte[] Pixels, string Kind, float[]? Positions = null);
 
 /// <summary>What a training step reports.</summary>
 public sealed record TinyStepResult(int Step, double Loss, double TokenAccuracy, double LearningRate, double GradNorm, string Kind);
@@ -39,6 +43,7 @@ public sealed class TinyTrainer : IDisposable
     private readonly Device _device;
     private readonly AdamW _optimizer;
     private readonly List<Parameter> _parameters;
+    private readonly (string Task, double Cumulative)[]? _taskCumulative;
 
     public TinyTrainer(TinyTrainConfig config, string outDirectory, Action<string>? log = null)
     {
@@ -50,7 +55,13 @@ public sealed class TinyTrainer : IDisposable
         ModelDirectory = Path.Combine(OutDirectory, "model");
         Directory.CreateDirectory(ModelDirectory);
         (_device, _) = new ModelLoadOptions { Device = config.Device, DType = ScalarType.Float32 }.Resolve();
-        _videos = new SyntheticVideos(config.Model.ImageSize);
+        _videos = config.Backgrounds is { } footage
+            ? new SyntheticVideos(config.Model.ImageSize, BackgroundFrames.Load(footage, config.Model.ImageSize), config.BackgroundFraction)
+            : new SyntheticVideos(config.Model.ImageSize);
+        if (_videos.Backgrounds is { } loaded)
+        {
+            Log(string.Create(CultureInfo.InvariantCulture, $"{loaded.Count} footage frames from {config.Backgrounds} under {config.BackgroundFraction:P0} of the samples"));
+        }
 
         // Tokenizer: byte-level BPE learned from the training split's texts (and the fixed prompt wording).
         string[] corpus = Enumerable.Range(0, 200).SelectMany(i => SyntheticVideos.Tasks.Select(t =>
@@ -85,7 +96,15 @@ public sealed class TinyTrainer : IDisposable
         _parameters = Model.parameters().Where(p => p.requires_grad).ToList();
         _optimizer = optim.AdamW(_parameters, config.LearningRate, 0.9, 0.95, 1e-8, config.WeightDecay);
         TotalSteps = config.Steps;
-        Log($"VideoLong-Tiny: {ParameterCount(Model):N0} parameters, vocabulary {size} ({merges.Count} merges) padded to {vocabSize}, device {_device}.");
+        if (config.TaskShares() is { } shares)
+        {
+            double sum = 0;
+            _taskCumulative = shares.Select(x => (x.Task, sum += x.Share)).ToArray();
+            Log("task shares: " + string.Join(", ", shares.Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Task} {x.Share:P0}"))));
+        }
+
+        Log($"VideoLong-Tiny: {ParameterCount(Model):N0} parameters, vocabulary {size} ({merges.Count} merges) padded to {vocabSize}, device {_device}, "
+            + $"{VideoTokens(1) - 1} tokens per frame, V2PE strides {(config.V2peStrides is { } v ? string.Join("/", v) : "none (standard positions)")}.");
     }
 
     public string OutDirectory { get; }
@@ -127,7 +146,10 @@ public sealed class TinyTrainer : IDisposable
         return min + ((peak - min) * 0.5 * (1 + Math.Cos(Math.PI * progress)));
     }
 
-    /// <summary>The batch of step <paramref name="step"/> (deterministic): every needle_every-th step a needle batch, else a mix of the short tasks.</summary>
+    /// <summary>
+    /// The batch of step <paramref name="step"/> (deterministic): every needle_every-th step a needle batch, else a mix of
+    /// the short tasks (in rotation, or drawn by task_weights); with v2pe_strides each sample draws its stride.
+    /// </summary>
     public TinyBatch MakeBatch(int step)
     {
         bool needle = _config.NeedleEvery > 0 && step % _config.NeedleEvery == _config.NeedleEvery - 1;
@@ -137,8 +159,19 @@ public sealed class TinyTrainer : IDisposable
         Parallel.For(0, b, i =>
         {
             long index = ((long)step * b) + i;
-            string task = needle ? "needle" : ShortTasks[(int)(index % ShortTasks.Length)];
-            SyntheticSample sample = _videos.Generate(DataSplit.Train, task, index / (needle ? 1 : ShortTasks.Length) % 9_000_000, f);
+            string task;
+            long sampleIndex;
+            if (needle)
+            {
+                (task, sampleIndex) = ("needle", index);
+            }
+            else
+            {
+                task = ShortTaskOf(index);
+                sampleIndex = _taskCumulative is null ? index / ShortTasks.Length : index;   // seeds are disjoint per task, so one index serves all
+            }
+
+            SyntheticSample sample = _videos.Generate(DataSplit.Train, task, sampleIndex % 9_000_000, f);
             (int[] ids, int[] labels) = Prompts.TrainingIds(sample, videoTokens);
             samples[i] = (ids, labels, sample);
         });
@@ -160,8 +193,62 @@ public sealed class TinyTrainer : IDisposable
             }
         }
 
-        return new TinyBatch(step, b, l, idData, labelData, f, s, pixels, needle ? "needle" : "short");
+        float[]? positions = null;
+        if (_config.V2peStrides is { } strides)
+        {
+            int[] drawn = Enumerable.Range(0, b).Select(i => strides[(int)(Uniform(((long)step * b) + i, 0x2F5E) * strides.Length)]).ToArray();
+            if (drawn.Any(x => x != V2pePositions.TokensPerTile))
+            {
+                positions = new float[b * l];
+                var isVisual = new bool[l];
+                for (int i = 0; i < b; i++)
+                {
+                    for (int j = 0; j < l; j++)
+                    {
+                        isVisual[j] = idData[(i * l) + j] == ModelConfig.VideoTokenIndex;
+                    }
+
+                    double[] row = V2pePositions.Compute(isVisual, drawn[i]);          // padding (text, at the end) continues the count: never attended by real tokens
+                    for (int j = 0; j < l; j++)
+                    {
+                        positions[(i * l) + j] = (float)row[j];
+                    }
+                }
+            }
+        }
+
+        return new TinyBatch(step, b, l, idData, labelData, f, s, pixels, needle ? "needle" : "short", positions);
     }
+
+    /// <summary>The short task of the <paramref name="index"/>-th sample of the run: in rotation, or drawn by task_weights (deterministic).</summary>
+    public string ShortTaskOf(long index)
+    {
+        if (_taskCumulative is not { } cumulative)
+        {
+            return ShortTasks[(int)(index % ShortTasks.Length)];
+        }
+
+        double u = Uniform(index, 0x7A5C) * cumulative[^1].Cumulative, below = 0;
+        string last = cumulative[0].Task;
+        foreach ((string task, double upTo) in cumulative)
+        {
+            if (upTo > below)
+            {
+                last = task;                                                            // the last task of weight > 0 (rounding at the top end)
+            }
+
+            if (u < upTo)
+            {
+                return task;
+            }
+
+            below = upTo;
+        }
+
+        return last;
+    }
+
+    private static double Uniform(long index, long salt) => SyntheticVideos.Uniform(index, salt);
 
     /// <summary>Loss and answer-token accuracy of a batch; with <paramref name="train"/> also backward, clip and an optimizer step.</summary>
     public TinyStepResult RunStep(TinyBatch batch, bool train = true)
@@ -171,12 +258,14 @@ public sealed class TinyTrainer : IDisposable
         Tensor ids = tensor(batch.Ids, [batch.B, batch.L]).to(_device);
         Tensor labels = tensor(batch.Labels, [batch.B, batch.L]).to(_device);
         Tensor pixels = Pixels(batch.Pixels, batch.B, batch.F, batch.S, _device);
+        Tensor? positions = batch.Positions is { } p ? tensor(p, [batch.B, batch.L]).to(_device) : null;
         double lr = LearningRateAt(batch.Step);
         using IDisposable? noGrad = train ? null : no_grad();
         Qwen2CausalLMOutputScope output = new(Model.forward(new LlavaOnevisionInput
         {
             InputIds = ids,
             PixelValuesVideos = pixels,
+            PositionIds = positions,
             Options = new VlmOptions { VisionBatchSize = batch.B * batch.F },
         }));
         Tensor logits = output.Logits;                                                 // [B, L, V]
@@ -236,6 +325,8 @@ public sealed class TinyTrainer : IDisposable
 
         var clock = Stopwatch.StartNew();
         double waited = 0;
+        (double Seconds, int Step)? fitClock = null;
+        var marks = new List<(double Seconds, int Step)> { (0, Step) };   // (time, step) every 20 steps
         try
         {
             while (Step < Math.Min(TotalSteps, untilStep ?? int.MaxValue))
@@ -258,6 +349,39 @@ public sealed class TinyTrainer : IDisposable
                     {
                         Log($"{perStep * 1000:F0} ms/step: the schedule shrinks from {TotalSteps} to {fit} steps to fit {_config.TimeLimitSeconds:F0} s.");
                         TotalSteps = Math.Max(Step + 1, fit);
+                    }
+
+                    fitClock = (clock.Elapsed.TotalSeconds, Step);
+                }
+                else if (_config.FitStepsToTime && done == 240 && fitClock is { } first)
+                {
+                    // The first steps include warm-up (kernel selection, allocator growth); the rate over steps 40 … 240 is the steady one.
+                    double perStep = (clock.Elapsed.TotalSeconds - first.Seconds) / (Step - first.Step);
+                    int fit = Math.Min(_config.Steps, Step + (int)((_config.TimeLimitSeconds - clock.Elapsed.TotalSeconds) / perStep));
+                    if (fit != TotalSteps && fit > Step)
+                    {
+                        Log($"{perStep * 1000:F0} ms/step (steady): the schedule moves from {TotalSteps} to {fit} steps to fit {_config.TimeLimitSeconds:F0} s.");
+                        TotalSteps = fit;
+                    }
+                }
+
+                if (done % 20 == 0)
+                {
+                    marks.Add((clock.Elapsed.TotalSeconds, Step));
+                }
+
+                if (_config.FitStepsToTime && done > 40 && done != 240 && done % 20 == 0)
+                {
+                    // Later slow-downs (a shared GPU or CPU): shrink so the projected end, at the rate of the last ≤ 100
+                    // steps, stays within the limit; at the limit, stop.
+                    double elapsed = clock.Elapsed.TotalSeconds;
+                    (double Seconds, int Step) from = marks[Math.Max(1, marks.Count - 6)];
+                    double perStep = (elapsed - from.Seconds) / Math.Max(1, Step - from.Step);
+                    int fit = elapsed >= _config.TimeLimitSeconds ? Step : Step + (int)((_config.TimeLimitSeconds - elapsed) / perStep);
+                    if (fit < TotalSteps && (fit == Step || TotalSteps - fit > Math.Max(2, TotalSteps / 50)))
+                    {
+                        Log($"{perStep * 1000:F0} ms/step lately: the schedule shrinks from {TotalSteps} to {fit} steps to end within {_config.TimeLimitSeconds:F0} s.");
+                        TotalSteps = fit;
                     }
                 }
 

@@ -36,6 +36,12 @@ public sealed record LlavaOnevisionConfig
 
     public bool TieWordEmbeddings { get; init; }
 
+    /// <summary>
+    /// Video frames' spatial pooling: the g×g patch grid is pooled (bilinear) to ⌈g/stride⌉² tokens per frame.
+    /// 2 (LLaVA-OneVision's apply_pooling, the default) or 1 (no pooling, g² tokens); key <c>spatial_pool_stride</c>.
+    /// </summary>
+    public int SpatialPoolStride { get; init; } = 2;
+
     public int MaxTiles => int.Parse(VisionAspectRatio.Replace("anyres_max_", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
 
     public static LlavaOnevisionConfig Load(string directory)
@@ -94,6 +100,7 @@ public sealed record LlavaOnevisionConfig
             ProjectorHiddenAct = Str("projector_hidden_act", "gelu"),
             MultimodalProjectorBias = Bool("multimodal_projector_bias", true),
             TieWordEmbeddings = Bool("tie_word_embeddings", textConfig.TieWordEmbeddings),
+            SpatialPoolStride = Int("spatial_pool_stride", 2),
         };
         config.Validate(source);
         return config;
@@ -114,6 +121,11 @@ public sealed record LlavaOnevisionConfig
         if (!VisionAspectRatio.StartsWith("anyres_max_", StringComparison.Ordinal) || !int.TryParse(VisionAspectRatio[11..], System.Globalization.CultureInfo.InvariantCulture, out int n) || n <= 0)
         {
             throw new VideoLongException($"{source}: vision_aspect_ratio '{VisionAspectRatio}' is not supported (anyres_max_N).");
+        }
+
+        if (SpatialPoolStride < 1 || SpatialPoolStride > VisionConfig.GridSize)
+        {
+            throw new VideoLongException($"{source}: spatial_pool_stride {SpatialPoolStride} is not supported (1 = no pooling, 2 = 2×2 pooling; at most the grid size {VisionConfig.GridSize}).");
         }
 
         foreach (int token in new[] { ImageTokenIndex, VideoTokenIndex })

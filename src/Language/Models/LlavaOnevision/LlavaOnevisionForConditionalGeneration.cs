@@ -283,7 +283,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     public long VideoTokenCount(int frames, VlmOptions? options = null)
     {
         int g = Config.VisionConfig.GridSize;
-        long perFrame = options?.TokensPerFrame ?? (long)((g + 1) / 2) * ((g + 1) / 2);
+        long perFrame = options?.TokensPerFrame ?? (long)PooledSide * PooledSide;
         return (frames * perFrame) + 1;
     }
 
@@ -327,13 +327,21 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         return cat([baseTile, tokens], 0);
     }
 
-    /// <summary>apply_pooling: [N, g², H] → bilinear to ⌈g/2⌉×⌈g/2⌉ → [N, ⌈g/2⌉², H].</summary>
+    /// <summary>Tokens per side of a pooled video frame: ⌈g / spatial_pool_stride⌉ (⌈g/2⌉ by default).</summary>
+    private int PooledSide => (Config.VisionConfig.GridSize + Config.SpatialPoolStride - 1) / Config.SpatialPoolStride;
+
+    /// <summary>apply_pooling: [N, g², H] → bilinear to ⌈g/2⌉×⌈g/2⌉ → [N, ⌈g/2⌉², H] (stride 1 in the config: unchanged, [N, g², H]).</summary>
     private Tensor Pool(Tensor features)
     {
         int g = Config.VisionConfig.GridSize;
+        if (Config.SpatialPoolStride == 1)
+        {
+            return features;
+        }
+
         long n = features.shape[0], hidden = features.shape[2];
         Tensor maps = features.view(n, g, g, -1).permute(0, 3, 1, 2).contiguous();   // [N, H, g, g]
-        int half = (g + 1) / 2;
+        int half = PooledSide;
         Tensor pooled = nn.functional.interpolate(maps, size: [half, half], mode: InterpolationMode.Bilinear, align_corners: false);
         return pooled.permute(0, 2, 3, 1).reshape(n, -1, hidden);                 // [N, ⌈g/2⌉², H]
     }
