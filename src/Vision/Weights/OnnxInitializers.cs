@@ -78,6 +78,10 @@ public sealed class OnnxModel
         ? t
         : throw new OnnxFormatException(GraphName, $"the graph has no initializer '{name}' (it has {Initializers.Count}).");
 
+    /// <summary>The same model with other nodes (e.g. to check what an importer does with a changed graph).</summary>
+    public OnnxModel WithNodes(IEnumerable<OnnxNode> nodes) =>
+        new(IrVersion, GraphName, new Dictionary<string, OnnxTensor>(Initializers), [.. nodes], [.. Inputs], [.. Outputs]);
+
     /// <summary>Reads an ONNX file.</summary>
     public static OnnxModel Read(string path)
     {

@@ -6,7 +6,9 @@ namespace VideoLong.Vision.Models.ResNet;
 /// <summary>
 /// Reads the ImageNet ResNet18 of ML.NET's DnnImageFeaturizer (ResNet18.onnx, exported from CNTK: Conv without bias →
 /// BatchNormalization → Relu, Add for the shortcuts, 1×1 strided Conv → BatchNormalization for the downsampling
-/// shortcuts, a global AveragePool output of 512 features, no classifier) into torchvision parameter names. The graph's
+/// shortcuts, a global AveragePool output of 512 features, no classifier) into torchvision parameter names. Unlike
+/// torchvision's resnet18, CNTK's has three BasicBlocks in layer4 (22 convolutions); the tower keeps at most layer3, whose
+/// layout (conv1, then two blocks per stage) is torchvision's. The graph's
 /// structure and every convolution's kernel, stride and padding are checked against what <see cref="ResNet18VisionModel"/>
 /// computes, so a graph the module would not reproduce fails instead of loading. conv1's input channels are flipped:
 /// the graph takes BGR (ML.NET's ResNetPreprocess.onnx swaps the channels), the tower takes RGB.
@@ -37,25 +39,30 @@ public static class ResNet18OnnxImport
     public static IReadOnlyDictionary<string, OnnxTensor> StateDict(OnnxModel model, int numStages)
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (numStages is < 1 or > 4)
+        if (numStages is < 1 or > 3)
         {
-            throw new ArgumentOutOfRangeException(nameof(numStages), numStages, "1 to 4 stages.");
+            throw new ArgumentOutOfRangeException(nameof(numStages), numStages, "1 to 3 stages.");
         }
 
         string source = $"ResNet18 ONNX graph '{model.GraphName}'";
         var convs = model.Nodes.Where(n => n.OpType == "Conv").ToList();
-        if (convs.Count != 20 || model.Nodes.Count(n => n.OpType == "BatchNormalization") != 20 || model.Nodes.Count(n => n.OpType == "Add") != 8
+        if (convs.Count != 22 || model.Nodes.Count(n => n.OpType == "BatchNormalization") != 22 || model.Nodes.Count(n => n.OpType == "Add") != 9
             || model.Nodes.Count(n => n.OpType == "MaxPool") != 1)
         {
-            throw new OnnxFormatException(source, $"is not a ResNet18 (20 Conv, 20 BatchNormalization, 8 Add, 1 MaxPool expected; it has {convs.Count} Conv, " +
+            throw new OnnxFormatException(source, $"is not ML.NET's ResNet18 (22 Conv, 22 BatchNormalization, 9 Add, 1 MaxPool expected; it has {convs.Count} Conv, " +
                 $"{model.Nodes.Count(n => n.OpType == "BatchNormalization")} BatchNormalization, {model.Nodes.Count(n => n.OpType == "Add")} Add).");
         }
 
         OnnxNode maxPool = model.Nodes.Single(n => n.OpType == "MaxPool");
         Expect(maxPool, "the max-pool", [3, 3], [2, 2], [1, 1, 0, 0], source);
         var result = new Dictionary<string, OnnxTensor>(StringComparer.Ordinal);
-        var spatial = convs.Where(c => Weight(model, c, source).Dims[2] != 1).ToList();   // conv1 and the 16 block 3×3 convs, in graph order
+        var spatial = convs.Where(c => Weight(model, c, source).Dims[2] != 1).ToList();   // conv1 and the 18 block 3×3 convs, in graph order
         var shortcuts = convs.Where(c => Weight(model, c, source).Dims[2] == 1).ToList(); // layer2–4 downsample convs
+        if (spatial.Count != 19 || shortcuts.Count != 3)
+        {
+            throw new OnnxFormatException(source, $"has {spatial.Count} spatial and {shortcuts.Count} 1×1 convolutions; ML.NET's ResNet18 has 19 and 3.");
+        }
+
         Add(result, model, spatial[0], "conv1", "bn1", [7, 7], [2, 2], [3, 3, 2, 2], flipInput: true, source);
         for (int stage = 1; stage <= numStages; stage++)
         {

@@ -17,14 +17,14 @@ public sealed record ResNet18VisionConfig : IVisionTowerConfig
 
     [JsonPropertyName("image_size")] public required int ImageSize { get; init; }
 
-    /// <summary>Stages (layer1 … layerN) kept: 1 to 4.</summary>
+    /// <summary>Stages (layer1 … layerN) kept: 1 to 3 (ML.NET's graph has three blocks in layer4, torchvision's two: not offered).</summary>
     [JsonPropertyName("num_stages")] public int NumStages { get; init; } = 3;
 
     [JsonPropertyName("num_channels")] public int NumChannels { get; init; } = 3;
 
     [JsonPropertyName("batch_norm_eps")] public double BatchNormEps { get; init; } = 1e-5;
 
-    /// <summary>Channels of the last kept stage: 64, 128, 256, 512.</summary>
+    /// <summary>Channels of the last kept stage: 64, 128, 256.</summary>
     [JsonIgnore] public int HiddenSize => 64 << (NumStages - 1);
 
     /// <summary>Pixels per feature position: 4 (after the stem) doubled by each stage after the first.</summary>
@@ -73,9 +73,9 @@ public sealed record ResNet18VisionConfig : IVisionTowerConfig
 
     public void Validate(string source = "ResNet18VisionConfig", string keyPrefix = "")
     {
-        if (NumStages is < 1 or > 4)
+        if (NumStages is < 1 or > 3)
         {
-            throw Bad("num_stages", $"num_stages ({NumStages}) must be 1 to 4 (layer1 … layer4 of ResNet18).");
+            throw Bad("num_stages", $"num_stages ({NumStages}) must be 1 to 3 (layer1 … layer3 of ResNet18).");
         }
 
         if (NumChannels != 3)

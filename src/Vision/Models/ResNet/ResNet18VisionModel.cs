@@ -1,5 +1,5 @@
-// ResNet18 (He et al. 2015, torchvision layout: conv1, bn1, layer1…layer4 of two BasicBlocks each, downsample.0/1 on
-// the first block of layers 2–4) truncated after a stage, as a vision tower: pixels [N, 3, S, S] → features
+// ResNet18 (He et al. 2015, torchvision layout: conv1, bn1, layer1…layer3 of two BasicBlocks each, downsample.0/1 on
+// the first block of layers 2–3) truncated after layer1, 2 or 3, as a vision tower: pixels [N, 3, S, S] → features
 // [N, (S/stride)², C]. BatchNorm is kept as BatchNorm2d (batch statistics while training, running statistics in eval),
 // so the ImageNet weights of ML.NET's graph (Conv without bias → BatchNormalization) load one to one.
 using TorchSharp;
@@ -16,7 +16,6 @@ public sealed class ResNet18VisionModel : nn.Module<Tensor, Tensor>, IVisionTowe
     private readonly ModuleList<ResNetBasicBlock>? layer1;
     private readonly ModuleList<ResNetBasicBlock>? layer2;
     private readonly ModuleList<ResNetBasicBlock>? layer3;
-    private readonly ModuleList<ResNetBasicBlock>? layer4;
 
     public ResNet18VisionModel(ResNet18VisionConfig config, Device? device = null, ScalarType? dtype = null)
         : base(nameof(ResNet18VisionModel))
@@ -32,7 +31,6 @@ public sealed class ResNet18VisionModel : nn.Module<Tensor, Tensor>, IVisionTowe
         layer1 = Stage(64, 64, 1);
         layer2 = config.NumStages >= 2 ? Stage(64, 128, 2) : null;
         layer3 = config.NumStages >= 3 ? Stage(128, 256, 2) : null;
-        layer4 = config.NumStages >= 4 ? Stage(256, 512, 2) : null;
         RegisterComponents();
     }
 
@@ -48,7 +46,7 @@ public sealed class ResNet18VisionModel : nn.Module<Tensor, Tensor>, IVisionTowe
         x = nn.functional.relu(bn1.forward(conv1.forward(x)));                  // [N, 64, S/2, S/2]
         x = nn.functional.pad(x, [1, 0, 1, 0], PaddingModes.Constant, double.NegativeInfinity);
         x = nn.functional.max_pool2d(x, 3, 2);                                   // [N, 64, S/4, S/4]
-        foreach (ModuleList<ResNetBasicBlock>? stage in new[] { layer1, layer2, layer3, layer4 })
+        foreach (ModuleList<ResNetBasicBlock>? stage in new[] { layer1, layer2, layer3 })
         {
             if (stage is null)
             {

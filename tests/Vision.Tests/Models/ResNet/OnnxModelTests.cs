@@ -192,18 +192,18 @@ public sealed class When_the_ML_NET_ResNet18_package_file_is_read
     public void It_is_the_CNTK_ResNet18_featurizer_with_batch_norm_nodes_and_a_512_feature_output()
     {
         OnnxModel model = ResNet18;
-        Assert.Equal(100, model.Initializers.Count);                                   // 20 conv weights + 20 × (scale, bias, mean, var)
-        Assert.Equal(20, model.Nodes.Count(n => n.OpType == "Conv"));
-        Assert.Equal(20, model.Nodes.Count(n => n.OpType == "BatchNormalization"));   // not folded into the convolutions
+        Assert.Equal(110, model.Initializers.Count);                                   // 22 conv weights + 22 × (scale, bias, mean, var)
+        Assert.Equal(22, model.Nodes.Count(n => n.OpType == "Conv"));                  // CNTK's ResNet18: three blocks in layer4
+        Assert.Equal(22, model.Nodes.Count(n => n.OpType == "BatchNormalization"));   // not folded into the convolutions
         Assert.Equal("AveragePool", model.Nodes[^1].OpType);                           // global pool, no classifier
         Assert.Equal(model.Outputs, model.Nodes[^1].Outputs);
         Assert.Equal([64L, 3, 7, 7], model.Nodes.First(n => n.OpType == "Conv").Inputs.Skip(1).Select(model.Initializer).Single().Dims);
         float[] variance = model.Initializer(model.Nodes.First(n => n.OpType == "BatchNormalization").Inputs[4]).Data;
         Assert.All(variance, v => Assert.True(v > 0 && float.IsFinite(v)));
 
-        IReadOnlyDictionary<string, OnnxTensor> weights = ResNet18OnnxImport.StateDict(model, 4);
-        Assert.Equal(1 + 4 + (8 * 10) + (3 * 5) , weights.Count);                     // conv1, bn1 ×4, 8 blocks × (2 conv + 2 bn ×4), 3 downsamples × 5
-        Assert.Equal(11_176_512, weights.Values.Where(w => !w.Name.Contains("running", StringComparison.Ordinal)).Sum(w => w.ElementCount));   // torchvision resnet18 without fc
+        IReadOnlyDictionary<string, OnnxTensor> weights = ResNet18OnnxImport.StateDict(model, 3);
+        Assert.Equal(1 + 4 + (6 * 10) + (2 * 5), weights.Count);                      // conv1, bn1 ×4, 6 blocks × (2 conv + 2 bn ×4), 2 downsamples × 5
+        Assert.Equal(2_782_784, weights.Values.Where(w => !w.Name.Contains("running", StringComparison.Ordinal)).Sum(w => w.ElementCount));   // torchvision resnet18 up to layer3
     }
 
     [Fact]
