@@ -32,6 +32,12 @@ public sealed record TinyTrainConfig
     [JsonPropertyName("model")] public TinyModelShape Model { get; init; } = new();
     /// <summary>Start from the weights of this model folder (model.safetensors of the same shape and tokenizer) instead of a random initialisation.</summary>
     [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
+    /// <summary>
+    /// With <c>model.vision_tower</c> "resnet18": start the tower from these weights (after the random initialisation, before
+    /// <see cref="InitFrom"/>): ML.NET's ResNet18.onnx (Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1), or the tower's
+    /// safetensors that <c>videolong resnet18-export</c> writes from it (models/videolong-tiny/ablations/resnet18-imagenet-layer3.safetensors).
+    /// </summary>
+    [JsonPropertyName("init_vision_from")] public string? InitVisionFrom { get; init; }
 
     private static readonly JsonSerializerOptions Strict = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
@@ -61,12 +67,36 @@ public sealed record TinyTrainConfig
         {
             throw new VideoLongException($"{source}: steps, batch, needle_batch, checkpoint_every, log_every, prefetch must be ≥ 1, frames ≥ 4, lr and clip_norm > 0, warmup_steps and needle_every ≥ 0.");
         }
+
+        if (Model.VisionTower is not (TinyModelShape.Siglip or TinyModelShape.ResNet18))
+        {
+            throw new VideoLongException($"{source}: model.vision_tower '{Model.VisionTower}' is not supported ({TinyModelShape.Siglip} or {TinyModelShape.ResNet18}).");
+        }
+
+        if (Model.VisionTower == TinyModelShape.ResNet18 && (Model.ImageSize < 16 || Model.ImageSize % 16 != 0))
+        {
+            throw new VideoLongException($"{source}: model.image_size ({Model.ImageSize}) must be a positive multiple of 16 for the resnet18 tower (stride 16 after layer3; 64 gives 16 tokens per frame).");
+        }
+
+        if (InitVisionFrom is not null && Model.VisionTower != TinyModelShape.ResNet18)
+        {
+            throw new VideoLongException($"{source}: init_vision_from needs model.vision_tower '{TinyModelShape.ResNet18}' (ImageNet ResNet18 weights).");
+        }
     }
 }
 
-/// <summary>The size of the model (SigLIP tower + projector + Qwen2 decoder).</summary>
+/// <summary>The size of the model (SigLIP or ResNet18 tower + projector + Qwen2 decoder).</summary>
 public sealed record TinyModelShape
 {
+    public const string Siglip = "siglip";
+    public const string ResNet18 = "resnet18";
+
+    /// <summary>
+    /// "siglip": a ViT from scratch (patch_size, vision_hidden, vision_layers, vision_heads; features 2×2-pooled per frame);
+    /// "resnet18": ResNet18 up to layer3 (256 channels, stride 16, no pooling: 16 tokens per 64² frame; the vision_* sizes
+    /// and patch_size are not used), optionally from ImageNet weights (init_vision_from).
+    /// </summary>
+    [JsonPropertyName("vision_tower")] public string VisionTower { get; init; } = Siglip;
     [JsonPropertyName("image_size")] public int ImageSize { get; init; } = 64;
     [JsonPropertyName("patch_size")] public int PatchSize { get; init; } = 8;
     [JsonPropertyName("vision_hidden")] public int VisionHidden { get; init; } = 192;
@@ -113,7 +143,7 @@ public sealed record TinyModelShape
             ["bos_token_id"] = null,
             ["use_sliding_window"] = false,
         },
-        ["vision_config"] = new JsonObject
+        ["vision_config"] = VisionTower == ResNet18 ? new Vision.Models.ResNet.ResNet18VisionConfig { ImageSize = ImageSize, NumStages = 3 }.ToJson() : new JsonObject
         {
             ["model_type"] = "siglip_vision_model",
             ["hidden_act"] = "gelu_pytorch_tanh",
