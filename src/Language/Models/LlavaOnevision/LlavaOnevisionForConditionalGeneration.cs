@@ -92,6 +92,8 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     /// Checkpoint names → ours. Hub checkpoints (transformers 4 layout) match as they are, except the SigLIP tower's
     /// prefix; transformers 5 writes <c>vision_tower.*</c> without <c>vision_model.</c> and its native layout uses
     /// <c>model.language_model.*</c>, <c>model.vision_tower.*</c>, <c>lm_head.weight</c>. A tied lm_head comes from the embeddings.
+    /// A ResNet18 tower (VideoLong-Tiny, vision_config.model_type "resnet18_truncated") is stored under <c>vision_tower.</c> with
+    /// torchvision's names (<c>vision_tower.conv1.weight</c>, <c>vision_tower.layer3.1.bn2.running_var</c>, …), as they are.
     /// </summary>
     public static WeightMap WeightMapFor(LlavaOnevisionConfig config)
     {
