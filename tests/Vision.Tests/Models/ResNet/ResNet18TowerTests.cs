@@ -227,6 +227,23 @@ public sealed class When_the_ResNet18_tower_runs_with_the_ImageNet_weights
     }
 
     [Fact]
+    public void The_committed_tower_weights_are_the_package_weights_converted()
+    {
+        // models/videolong-tiny/ablations/resnet18-imagenet-layer3.safetensors travels to the GPU host instead of the package.
+        string repo = Path.GetFullPath(Path.Combine(Fixtures.Root, "..", "..", ".."));
+        string file = Path.Combine(repo, "models", "videolong-tiny", "ablations", "resnet18-imagenet-layer3.safetensors");
+        IReadOnlyDictionary<string, OnnxTensor> weights = ResNet18OnnxImport.StateDict(When_the_ML_NET_ResNet18_package_file_is_read.ResNet18, 3);
+        using SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.Open(file);
+        Assert.Equal(weights.Count + 15, checkpoint.Names.Count);                      // + one num_batches_tracked per BatchNorm
+        foreach ((string name, OnnxTensor expected) in weights)
+        {
+            using Tensor stored = checkpoint.Load(name, ScalarType.Float32);
+            Assert.Equal(expected.Dims, stored.shape);
+            Assert.Equal(expected.Data, stored.contiguous().data<float>().ToArray());
+        }
+    }
+
+    [Fact]
     public void A_graph_whose_padding_the_tower_does_not_compute_is_refused()
     {
         // The same file with conv1's pads made symmetric: a different network; the importer must not load it silently.
