@@ -185,6 +185,32 @@ internal static class TrainCommand
         return options;
     }
 
+    /// <summary><c>videolong resnet18-export [--onnx FILE] --out FILE.safetensors</c>: the ImageNet ResNet18 tower (up to layer3) from ML.NET's ONNX file.</summary>
+    public static Command CreateResNetExport(CliContext cli)
+    {
+        var onnx = new Option<string>("--onnx")
+        {
+            Description = "ResNet18.onnx of Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 (default: the NuGet cache's copy).",
+            DefaultValueFactory = _ => Vision.Models.ResNet.ResNet18OnnxImport.DefaultOnnxPath(),
+        };
+        var output = new Option<string>("--out") { Description = "The tower's weights (float32 safetensors, torchvision names), for init_vision_from.", Required = true };
+        var stages = new Option<int>("--stages") { Description = "Stages kept (1-3).", DefaultValueFactory = _ => 3 };
+        var command = new Command("resnet18-export", "Write the ImageNet ResNet18 tower weights of ML.NET's ONNX featurizer as safetensors.") { onnx, output, stages };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            int n = parse.GetValue(stages);
+            if (n is < 1 or > 3)
+            {
+                throw new VideoLongException($"Invalid --stages {n}: 1 to 3.");
+            }
+
+            long bytes = await ResNetTowerWeights.ExportAsync(parse.GetValue(onnx)!, parse.GetRequiredValue(output), n, cancellationToken).ConfigureAwait(false);
+            await cli.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"wrote {parse.GetRequiredValue(output)} ({bytes / 1048576.0:F1} MiB)")).ConfigureAwait(false);
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+
     private static IEnumerable<(string Task, int Frames)> EvalPlan(int frames, params int[] needleFrames) =>
         SyntheticVideos.Tasks.Where(t => t != "needle").Select(t => (t, frames)).Concat(needleFrames.Select(n => ("needle", n)));
 

@@ -33,6 +33,7 @@ public static class VideoLongCli
             NiahCommand.Create(context),
             TrainCommand.Create(context),
             TrainCommand.CreateEval(context),
+            TrainCommand.CreateResNetExport(context),
         };
 
         ParseResult parse = root.Parse(args);

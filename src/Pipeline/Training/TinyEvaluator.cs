@@ -42,7 +42,7 @@ public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, 
                 Buffer.BlockCopy(sample.Frames[k], 0, rgb, k * s * s * 3, s * s * 3);
             }
 
-            Tensor pixels = TinyTrainer.Pixels(rgb, 1, f, s, device).to(model.LanguageModel.DType);
+            Tensor pixels = TinyTrainer.Pixels(rgb, 1, f, s, device, TinyTrainer.NormalizationFor(model.Config)).to(model.LanguageModel.DType);
             Tensor visual = model.EncodeVideos(pixels, options, null, cancellationToken);                     // [F·t + 1, H]
             int[] ids = prompts.PromptIds(sample, (int)visual.shape[0]);
             rowIds.Add(ids);

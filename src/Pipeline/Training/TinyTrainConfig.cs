@@ -32,6 +32,12 @@ public sealed record TinyTrainConfig
     [JsonPropertyName("model")] public TinyModelShape Model { get; init; } = new();
     /// <summary>Start from the weights of this model folder (model.safetensors of the same shape and tokenizer) instead of a random initialisation.</summary>
     [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
+    /// <summary>
+    /// With <c>model.vision_tower</c> "resnet18": start the tower from these weights (after the random initialisation, before
+    /// <see cref="InitFrom"/>): ML.NET's ResNet18.onnx (Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1), or the tower's
+    /// safetensors that <c>videolong resnet18-export</c> writes from it (e.g. artifacts/resnet18-imagenet-layer3.safetensors).
+    /// </summary>
+    [JsonPropertyName("init_vision_from")] public string? InitVisionFrom { get; init; }
 
     /// <summary>
     /// Sampling weights of the short tasks, e.g. { "number": 3, "word": 3 }: a task not named keeps weight 1, weight 0
@@ -124,6 +130,21 @@ public sealed record TinyTrainConfig
             throw new VideoLongException($"{source}: backgrounds folder '{folder}' does not exist (a folder of PNG/JPEG frames, e.g. samples/media/haystack_frames64 from samples/niah/make-haystack-frames.sh).");
         }
 
+        if (Model.VisionTower is not (TinyModelShape.Siglip or TinyModelShape.ResNet18))
+        {
+            throw new VideoLongException($"{source}: model.vision_tower '{Model.VisionTower}' is not supported ({TinyModelShape.Siglip} or {TinyModelShape.ResNet18}).");
+        }
+
+        if (Model.VisionTower == TinyModelShape.ResNet18 && (Model.ImageSize < 16 || Model.ImageSize % 16 != 0))
+        {
+            throw new VideoLongException($"{source}: model.image_size ({Model.ImageSize}) must be a positive multiple of 16 for the resnet18 tower (stride 16 after layer3; 64 gives 16 tokens per frame).");
+        }
+
+        if (InitVisionFrom is not null && Model.VisionTower != TinyModelShape.ResNet18)
+        {
+            throw new VideoLongException($"{source}: init_vision_from needs model.vision_tower '{TinyModelShape.ResNet18}' (ImageNet ResNet18 weights).");
+        }
+
         Model.Validate(source);
     }
 
@@ -141,9 +162,18 @@ public sealed record TinyTrainConfig
     }
 }
 
-/// <summary>The size of the model (SigLIP tower + projector + Qwen2 decoder).</summary>
+/// <summary>The size of the model (SigLIP or ResNet18 tower + projector + Qwen2 decoder).</summary>
 public sealed record TinyModelShape
 {
+    public const string Siglip = "siglip";
+    public const string ResNet18 = "resnet18";
+
+    /// <summary>
+    /// "siglip": a ViT from scratch (patch_size, vision_hidden, vision_layers, vision_heads; features 2×2-pooled per frame);
+    /// "resnet18": ResNet18 up to layer3 (256 channels, stride 16, no pooling: 16 tokens per 64² frame; the vision_* sizes
+    /// and patch_size are not used), optionally from ImageNet weights (init_vision_from).
+    /// </summary>
+    [JsonPropertyName("vision_tower")] public string VisionTower { get; init; } = Siglip;
     [JsonPropertyName("image_size")] public int ImageSize { get; init; } = 64;
     [JsonPropertyName("patch_size")] public int PatchSize { get; init; } = 8;
     [JsonPropertyName("vision_hidden")] public int VisionHidden { get; init; } = 192;
@@ -177,7 +207,12 @@ public sealed record TinyModelShape
             throw new VideoLongException($"{source}: model.image_size must be ≥ 48 and a multiple of model.patch_size (got {ImageSize} and {PatchSize}).");
         }
 
-        if (TokensPerFrame is { } t && t != PooledTokens && t != Grid * Grid)
+        if (VisionTower == ResNet18 && TokensPerFrame is { } r && r != (ImageSize / 16) * (ImageSize / 16))
+        {
+            throw new VideoLongException($"{source}: the resnet18 tower gives (image_size/16)² = {(ImageSize / 16) * (ImageSize / 16)} tokens per frame (stride 16, not pooled); model.tokens_per_frame {r} is not possible with it.");
+        }
+
+        if (VisionTower != ResNet18 && TokensPerFrame is { } t && t != PooledTokens && t != Grid * Grid)
         {
             throw new VideoLongException($"{source}: model.tokens_per_frame {t} is not possible for a {Grid}×{Grid} patch grid: use {PooledTokens} (2×2 pooling) or {Grid * Grid} (no pooling).");
         }
@@ -219,7 +254,7 @@ public sealed record TinyModelShape
             ["bos_token_id"] = null,
             ["use_sliding_window"] = false,
         },
-        ["vision_config"] = new JsonObject
+        ["vision_config"] = VisionTower == ResNet18 ? new Vision.Models.ResNet.ResNet18VisionConfig { ImageSize = ImageSize, NumStages = 3 }.ToJson() : new JsonObject
         {
             ["model_type"] = "siglip_vision_model",
             ["hidden_act"] = "gelu_pytorch_tanh",

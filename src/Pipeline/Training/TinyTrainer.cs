@@ -10,6 +10,7 @@ using VideoLong.Language.Positions;
 using VideoLong.Language.Tokenization;
 using VideoLong.Pipeline.Artifacts;
 using VideoLong.Vision.Models;
+using VideoLong.Vision.Models.ResNet;
 using static TorchSharp.torch;
 
 namespace VideoLong.Pipeline.Training;
@@ -44,6 +45,7 @@ public sealed class TinyTrainer : IDisposable
     private readonly AdamW _optimizer;
     private readonly List<Parameter> _parameters;
     private readonly (string Task, double Cumulative)[]? _taskCumulative;
+    private readonly Vision.PixelNormalization? _normalization;
 
     public TinyTrainer(TinyTrainConfig config, string outDirectory, Action<string>? log = null)
     {
@@ -85,6 +87,23 @@ public sealed class TinyTrainer : IDisposable
         torch.manual_seed(config.Seed);
         Model = new LlavaOnevisionForConditionalGeneration(ModelConfig, _device, ScalarType.Float32);
         Initialise(Model);
+        _normalization = NormalizationFor(ModelConfig);
+        if (_normalization is { } normalization)
+        {
+            // The inference paths (ask, chat, NIAH) read the tower's normalisation from the model folder.
+            File.WriteAllText(Path.Combine(ModelDirectory, "preprocessor_config.json"), new JsonObject
+            {
+                ["image_mean"] = new JsonArray(normalization.Mean.Select(x => (JsonNode)x).ToArray()),
+                ["image_std"] = new JsonArray(normalization.Std.Select(x => (JsonNode)x).ToArray()),
+                ["comment"] = "ResNet18 tower: x − ImageNet mean (ML.NET ResNetPreprocess.onnx channel means) in 0…255, RGB",
+            }.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        }
+
+        if (config.InitVisionFrom is { } visionInit)
+        {
+            ResNetTowerWeights.Load((ResNet18VisionModel)Model.VisionTower, visionInit);
+            Log($"vision tower initialised from {visionInit}");
+        }
         if (config.InitFrom is { } init)
         {
             using var checkpoint = Vision.Weights.SafetensorsCheckpoint.Open(init);
@@ -257,7 +276,7 @@ public sealed class TinyTrainer : IDisposable
         using DisposeScope scope = NewDisposeScope();
         Tensor ids = tensor(batch.Ids, [batch.B, batch.L]).to(_device);
         Tensor labels = tensor(batch.Labels, [batch.B, batch.L]).to(_device);
-        Tensor pixels = Pixels(batch.Pixels, batch.B, batch.F, batch.S, _device);
+        Tensor pixels = Pixels(batch.Pixels, batch.B, batch.F, batch.S, _device, _normalization);
         Tensor? positions = batch.Positions is { } p ? tensor(p, [batch.B, batch.L]).to(_device) : null;
         double lr = LearningRateAt(batch.Step);
         using IDisposable? noGrad = train ? null : no_grad();
@@ -503,12 +522,32 @@ public sealed class TinyTrainer : IDisposable
         Model.Dispose();
     }
 
-    /// <summary>RGB24 frames [B·F, S, S, 3] as the tower's input [B, F, 3, S, S], normalised as SigLIP's processor (x/127.5 − 1).</summary>
-    public static Tensor Pixels(byte[] rgb, int b, int f, int s, Device device)
+    /// <summary>
+    /// RGB24 frames [B·F, S, S, 3] as the tower's input [B, F, 3, S, S], normalised as SigLIP's processor (x/127.5 − 1), or
+    /// with <paramref name="normalization"/> ((x/255 − mean)/std per channel; the ResNet18 tower's, see <see cref="NormalizationFor"/>).
+    /// </summary>
+    public static Tensor Pixels(byte[] rgb, int b, int f, int s, Device device, Vision.PixelNormalization? normalization = null)
     {
         using Tensor raw = tensor(rgb, [b, f, s, s, 3]);
         using Tensor moved = raw.to(device);
-        return moved.permute(0, 1, 4, 2, 3).to(ScalarType.Float32).div(127.5).sub(1.0);
+        if (normalization is null)
+        {
+            return moved.permute(0, 1, 4, 2, 3).to(ScalarType.Float32).div(127.5).sub(1.0);
+        }
+
+        using DisposeScope scope = NewDisposeScope();
+        float[] scale = Enumerable.Range(0, 3).Select(c => 1f / (255f * normalization.Std[c])).ToArray();
+        float[] bias = Enumerable.Range(0, 3).Select(c => -normalization.Mean[c] / normalization.Std[c]).ToArray();
+        Tensor x = moved.permute(0, 1, 4, 2, 3).to(ScalarType.Float32);
+        Tensor result = x.mul(tensor(scale, [1, 1, 3, 1, 1]).to(device)).add(tensor(bias, [1, 1, 3, 1, 1]).to(device));
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The pixel normalisation a model's tower takes when it is not SigLIP's (x/127.5 − 1): the ResNet18 tower's; else null.</summary>
+    public static Vision.PixelNormalization? NormalizationFor(LlavaOnevisionConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return config.VisionConfig is ResNet18VisionConfig ? ResNet18VisionConfig.Normalization : null;
     }
 
     /// <summary>GPT-style initialisation: matrices (and the patch convolution, embeddings) N(0, 0.02), biases 0, norm scales 1.</summary>

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using VideoLong.Language.Models.Qwen2;
+using VideoLong.Vision.Models;
+using VideoLong.Vision.Models.ResNet;
 using VideoLong.Vision.Models.Siglip;
 
 namespace VideoLong.Language.Models.LlavaOnevision;
@@ -10,7 +12,14 @@ namespace VideoLong.Language.Models.LlavaOnevision;
 /// </summary>
 public sealed record LlavaOnevisionConfig
 {
-    public required SiglipVisionConfig VisionConfig { get; init; }
+    /// <summary>The tower: SigLIP (<c>siglip_vision_model</c>) or VideoLong's truncated ResNet18 (<c>resnet18_truncated</c>).</summary>
+    public required IVisionTowerConfig VisionConfig { get; init; }
+
+    /// <summary>
+    /// Whether video frames' features are 2×2-pooled before the projector (LLaVA-OneVision's apply_pooling). The ResNet18
+    /// tower already gives 4×4 = 16 features per 64² frame, so its features are used as they are.
+    /// </summary>
+    public bool PoolsVideoFeatures => VisionConfig is not ResNet18VisionConfig;
 
     public required Qwen2Config TextConfig { get; init; }
 
@@ -65,7 +74,9 @@ public sealed record LlavaOnevisionConfig
 
         JsonElement text = Need("text_config");
         var textConfig = Qwen2Config.Parse(text.GetRawText(), source + ":text_config");
-        SiglipVisionConfig vision = SiglipVisionConfig.FromJson(json, source);
+        IVisionTowerConfig vision = root.TryGetProperty("vision_config", out JsonElement tower) && ResNet18VisionConfig.ModelType(tower) == ResNet18VisionConfig.ModelTypeName
+            ? ResNet18VisionConfig.FromJson(json, source)
+            : SiglipVisionConfig.FromJson(json, source);
         var pinpoints = new List<(int, int)>();
         if (root.TryGetProperty("image_grid_pinpoints", out JsonElement grid) && grid.ValueKind == JsonValueKind.Array)
         {

@@ -8,6 +8,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using VideoLong.Language.Models.Qwen2;
 using VideoLong.Vision.Models;
+using VideoLong.Vision.Models.ResNet;
 using VideoLong.Vision.Models.Siglip;
 using VideoLong.Vision.Weights;
 using static TorchSharp.torch;
@@ -55,7 +56,7 @@ public sealed class TokenFeatureMismatchException(string kind, long tokens, long
 /// <summary><c>LlavaOnevisionForConditionalGeneration</c>; module names follow the hub checkpoints' keys.</summary>
 public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnevisionInput, Qwen2CausalLMOutput>
 {
-    private readonly SiglipVisionModel vision_tower;                       // vision_tower.vision_model.*
+    private readonly nn.Module vision_tower;                               // SigLIP: vision_tower.vision_model.*; ResNet18: vision_tower.conv1.*, vision_tower.layerN.*
     private readonly LlavaOnevisionMultiModalProjector multi_modal_projector; // multi_modal_projector.linear_{1,2}.*
     private readonly Parameter image_newline;                              // image_newline [H]
     private readonly Qwen2ForCausalLM language_model;                      // language_model.model.*, language_model.lm_head.weight
@@ -66,7 +67,12 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         ArgumentNullException.ThrowIfNull(config);
         Config = config;
         device ??= CPU;
-        vision_tower = new SiglipVisionModel(config.VisionConfig, device, dtype);
+        vision_tower = config.VisionConfig switch
+        {
+            SiglipVisionConfig siglip => new SiglipVisionModel(siglip, device, dtype),
+            ResNet18VisionConfig resnet => new ResNet18VisionModel(resnet, device, dtype),
+            var other => throw new VideoLongException($"Vision tower {other.Describe()} is not supported (SigLIP or resnet18_truncated)."),
+        };
         multi_modal_projector = new LlavaOnevisionMultiModalProjector(config.VisionConfig.HiddenSize, config.TextConfig.HiddenSize,
             config.MultimodalProjectorBias, device, dtype);
         image_newline = new Parameter(zeros(config.TextConfig.HiddenSize, dtype: dtype, device: device), requires_grad: false);
@@ -79,10 +85,15 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
 
     public Qwen2ForCausalLM LanguageModel => language_model;
 
+    /// <summary>The vision tower module (SiglipVisionModel or ResNet18VisionModel).</summary>
+    public nn.Module VisionTower => vision_tower;
+
     /// <summary>
     /// Checkpoint names → ours. Hub checkpoints (transformers 4 layout) match as they are, except the SigLIP tower's
     /// prefix; transformers 5 writes <c>vision_tower.*</c> without <c>vision_model.</c> and its native layout uses
     /// <c>model.language_model.*</c>, <c>model.vision_tower.*</c>, <c>lm_head.weight</c>. A tied lm_head comes from the embeddings.
+    /// A ResNet18 tower (VideoLong-Tiny, vision_config.model_type "resnet18_truncated") is stored under <c>vision_tower.</c> with
+    /// torchvision's names (<c>vision_tower.conv1.weight</c>, <c>vision_tower.layer3.1.bn2.running_var</c>, …), as they are.
     /// </summary>
     public static WeightMap WeightMapFor(LlavaOnevisionConfig config)
     {
@@ -283,14 +294,14 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     public long VideoTokenCount(int frames, VlmOptions? options = null)
     {
         int g = Config.VisionConfig.GridSize;
-        long perFrame = options?.TokensPerFrame ?? (long)PooledSide * PooledSide;
+        long perFrame = options?.TokensPerFrame ?? (Config.PoolsVideoFeatures ? (long)PooledSide * PooledSide : (long)g * g);
         return (frames * perFrame) + 1;
     }
 
     /// <summary>The tower's features at the configured layer: [N, g², C].</summary>
     private Tensor SelectedFeatures(Tensor pixels)
     {
-        Tensor selected = vision_tower.ForwardFeatures(pixels, Config.VisionFeatureLayer);   // [N, g², C]
+        Tensor selected = ((IVisionTower)vision_tower).ForwardFeatures(pixels, Config.VisionFeatureLayer);   // [N, g², C]
         return Config.VisionFeatureSelectStrategy == "default" ? selected.narrow(1, 1, selected.shape[1] - 1) : selected;
     }
 
@@ -330,13 +341,21 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
     /// <summary>Tokens per side of a pooled video frame: ⌈g / spatial_pool_stride⌉ (⌈g/2⌉ by default).</summary>
     private int PooledSide => (Config.VisionConfig.GridSize + Config.SpatialPoolStride - 1) / Config.SpatialPoolStride;
 
-    /// <summary>apply_pooling: [N, g², H] → bilinear to ⌈g/2⌉×⌈g/2⌉ → [N, ⌈g/2⌉², H] (stride 1 in the config: unchanged, [N, g², H]).</summary>
+    /// <summary>
+    /// apply_pooling: [N, g², H] → bilinear to ⌈g/2⌉×⌈g/2⌉ → [N, ⌈g/2⌉², H]; unchanged [N, g², H] with spatial_pool_stride 1
+    /// or for a tower that is not pooled.
+    /// </summary>
     private Tensor Pool(Tensor features)
     {
+        if (!Config.PoolsVideoFeatures)
+        {
+            return features.alias();
+        }
+
         int g = Config.VisionConfig.GridSize;
         if (Config.SpatialPoolStride == 1)
         {
-            return features;
+            return features.alias();
         }
 
         long n = features.shape[0], hidden = features.shape[2];

@@ -9,7 +9,7 @@ namespace VideoLong.Vision.Models.Siglip;
 /// transformers would silently default to siglip-base-patch16-224 are <c>required</c> here; the other defaults are
 /// transformers' own.
 /// </summary>
-public sealed record SiglipVisionConfig
+public sealed record SiglipVisionConfig : IVisionTowerConfig
 {
     [JsonPropertyName("hidden_size")] public required int HiddenSize { get; init; }
     [JsonPropertyName("intermediate_size")] public required int IntermediateSize { get; init; }

@@ -59,7 +59,7 @@ public sealed class SiglipVisionOutput : IDisposable
 /// The SigLIP vision tower. Pixel values are [B, C, image_size, image_size] floats, normalised as
 /// <see cref="PixelNormalization.Siglip"/> does; they are converted to the weights' dtype and device.
 /// </summary>
-public sealed class SiglipVisionModel : Module<Tensor, SiglipVisionOutput>
+public sealed class SiglipVisionModel : Module<Tensor, SiglipVisionOutput>, IVisionTower
 {
     private readonly SiglipVisionTransformer vision_model;
 
