@@ -6,8 +6,10 @@
 #     model.tokens_per_frame (the 16-vs-64 tokens-per-frame ablation);
 #   - EXTRA_RUNS="a.json b.json" (or comma-separated): more configs trained and evaluated alongside, e.g.
 #     models/videolong-tiny/train-stage4-footage.json (stage 4 with 30 % of the samples on real footage: carry
-#     samples/media/haystack_frames64, which the NIAH haystack also uses; its evaluation adds the same tasks on footage).
-# Each training gets a GPU of `nvidia-smi -L` round-robin (CUDA_VISIBLE_DEVICES); on a one-GPU host they share it.
+#     samples/media/footage_frames64, frames of tree.avi and oa4_launch.webm — not vtest.avi, the NIAH haystack's source;
+#     its evaluation adds the same tasks on footage) and models/videolong-tiny/ablations/resnet18-16tok.json (carry
+#     artifacts/resnet18-imagenet-layer3.safetensors from `videolong resnet18-export --dtype bf16`).
+# The stage-4 runs train on the first GPU of `nvidia-smi -L`, the ablations on the last (CUDA_VISIBLE_DEVICES).
 # Then tiny-eval (100 per task, needle at 64/128/256 frames) of every model and the V2PE-stride ablation of the stage-4
 # model (needle at 64 and 640 = 10x the training length, strides 256, 64, 16), all at once, each cut at the deadline.
 # Everything (model folders without the checkpoints, logs, curves, eval tables) goes into one tar, split into parts of
@@ -49,7 +51,9 @@ for cfg in "${configs[@]}"; do
     else
         cp "$cfg" "$used"
     fi
-    pick_gpu
+    # The stage-4 runs (the model to ship) share the first GPU; the from-scratch ablations share the last, so they are
+    # compared under the same conditions (one GPU: all share it).
+    case "$name" in train-stage4*) g=${gpus[0]} ;; *) g=${gpus[$(( ${#gpus[@]} - 1 ))]} ;; esac
     # Hard stop 100 s before the deadline (the evaluations need that); the time limits in the configs end well before.
     CUDA_VISIBLE_DEVICES=$g timeout "$(left 100)" $run videolong train --config "$used" --out "$work/runs/$name" > "$results/train-$name.log" 2>&1 &
     pids+=($!); names+=("$name")

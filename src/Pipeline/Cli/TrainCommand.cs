@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using VideoLong.Language.Models.LlavaOnevision;
 using VideoLong.Language.Tokenization;
+using VideoLong.Pipeline.Artifacts;
 using VideoLong.Pipeline.Training;
 using VideoLong.Vision.Models;
 
@@ -195,7 +196,8 @@ internal static class TrainCommand
         };
         var output = new Option<string>("--out") { Description = "The tower's weights (float32 safetensors, torchvision names), for init_vision_from.", Required = true };
         var stages = new Option<int>("--stages") { Description = "Stages kept (1-3).", DefaultValueFactory = _ => 3 };
-        var command = new Command("resnet18-export", "Write the ImageNet ResNet18 tower weights of ML.NET's ONNX featurizer as safetensors.") { onnx, output, stages };
+        var dtype = new Option<string>("--dtype") { Description = "fp32 (exact) or bf16 (half the size, rounded).", DefaultValueFactory = _ => "fp32" };
+        var command = new Command("resnet18-export", "Write the ImageNet ResNet18 tower weights of ML.NET's ONNX featurizer as safetensors.") { onnx, output, stages, dtype };
         command.SetAction(async (parse, cancellationToken) =>
         {
             int n = parse.GetValue(stages);
@@ -204,7 +206,13 @@ internal static class TrainCommand
                 throw new VideoLongException($"Invalid --stages {n}: 1 to 3.");
             }
 
-            long bytes = await ResNetTowerWeights.ExportAsync(parse.GetValue(onnx)!, parse.GetRequiredValue(output), n, cancellationToken).ConfigureAwait(false);
+            TensorDtype type = parse.GetValue(dtype) switch
+            {
+                "fp32" => TensorDtype.F32,
+                "bf16" => TensorDtype.BF16,
+                var other => throw new VideoLongException($"Invalid --dtype '{other}': fp32 or bf16."),
+            };
+            long bytes = await ResNetTowerWeights.ExportAsync(parse.GetValue(onnx)!, parse.GetRequiredValue(output), n, cancellationToken, type).ConfigureAwait(false);
             await cli.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"wrote {parse.GetRequiredValue(output)} ({bytes / 1048576.0:F1} MiB)")).ConfigureAwait(false);
             return VideoLongCli.ExitOk;
         });

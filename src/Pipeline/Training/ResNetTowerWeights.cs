@@ -38,8 +38,11 @@ public static class ResNetTowerWeights
         }
     }
 
-    /// <summary>Writes the tower (ImageNet weights from <paramref name="onnxPath"/>, <paramref name="stages"/> stages) as float32 safetensors.</summary>
-    public static async Task<long> ExportAsync(string onnxPath, string outPath, int stages, CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes the tower (ImageNet weights from <paramref name="onnxPath"/>, <paramref name="stages"/> stages) as safetensors
+    /// of <paramref name="dtype"/> (F32 exact; BF16 half the size, e.g. to fit a device call, rounded).
+    /// </summary>
+    public static async Task<long> ExportAsync(string onnxPath, string outPath, int stages, CancellationToken cancellationToken, TensorDtype dtype = TensorDtype.F32)
     {
         using var tower = new ResNet18VisionModel(new ResNet18VisionConfig { ImageSize = 64, NumStages = stages });
         ResNet18OnnxImport.LoadInto(tower, OnnxModel.Read(onnxPath));
@@ -47,7 +50,7 @@ public static class ResNetTowerWeights
         foreach ((string name, Tensor value) in tower.state_dict().OrderBy(t => t.Key, StringComparer.Ordinal))
         {
             float[] data = value.detach().to(ScalarType.Float32).contiguous().data<float>().ToArray();
-            tensors.Add(new SafetensorsTensor(name, TensorDtype.F32, value.shape, (stream, ct) => SafetensorsWriter.WriteFloatsAsync(stream, data, TensorDtype.F32, ct)));
+            tensors.Add(new SafetensorsTensor(name, dtype, value.shape, (stream, ct) => SafetensorsWriter.WriteFloatsAsync(stream, data, dtype, ct)));
         }
 
         string? folder = Path.GetDirectoryName(Path.GetFullPath(outPath));
