@@ -12,6 +12,45 @@ namespace VideoLong.Pipeline.Cli;
 /// </summary>
 internal static class NiahCommand
 {
+    /// <summary>
+    /// <c>videolong niah-report DIR</c>: writes results.csv, heatmap.png and summary.md again from DIR/results.json (e.g. for
+    /// a run made on a host without fonts, where the heatmap could not be drawn).
+    /// </summary>
+    public static Command CreateReport(CliContext cli)
+    {
+        var folder = new Argument<string>("folder") { Description = "A NIAH output folder holding results.json." };
+        var command = new Command("niah-report", "Redraw a NIAH run's heatmap, CSV and summary from its results.json.") { folder };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string dir = Path.GetFullPath(parse.GetRequiredValue(folder));
+            string file = Path.Combine(dir, NiahReport.ResultsJson);
+            if (!File.Exists(file))
+            {
+                throw new VideoLongException($"No {NiahReport.ResultsJson} in '{dir}': give the output folder of a `videolong niah` run.");
+            }
+
+            NiahRunResult? result;
+            try
+            {
+                result = System.Text.Json.JsonSerializer.Deserialize<NiahRunResult>(await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false), NiahReport.Json);
+            }
+            catch (System.Text.Json.JsonException e)
+            {
+                throw new VideoLongException($"'{file}' is not the results.json of a NIAH run: {e.Message}", e);
+            }
+
+            if (result is null || result.Trials is null || result.Cells is null)
+            {
+                throw new VideoLongException($"'{file}' is not the results.json of a NIAH run (no trials or cells).");
+            }
+
+            IReadOnlyList<string> files = await NiahReport.WriteAsync(result, dir, cancellationToken).ConfigureAwait(false);
+            await cli.Out.WriteLineAsync($"{result.Name}: rewrote {string.Join(", ", files.Select(Path.GetFileName))} in {dir}").ConfigureAwait(false);
+            return VideoLongCli.ExitOk;
+        });
+        return command;
+    }
+
     public static Command Create(CliContext cli)
     {
         var config = new Option<string>("--config") { Description = "NIAH config (JSON), e.g. samples/niah/quick.json.", Required = true };

@@ -31,6 +31,7 @@ public static class VideoLongCli
             JobsCommand.Create(context),
             WorkerCommand.Create(context),
             NiahCommand.Create(context),
+            NiahCommand.CreateReport(context),
             TrainCommand.Create(context),
             TrainCommand.CreateEval(context),
             TrainCommand.CreateResNetExport(context),

@@ -140,7 +140,7 @@ internal sealed class ImageNiahRunner(INiahModel model)
 
     private static byte[] Patch(NiahConfig config, NiahNeedle needle, int side)
     {
-        VideoFrame frame = needle.Image is { } image ? NiahFrames.FromImageFile(config.Resolve(image), side) : NiahFrames.RenderText(needle.Text!, side);
+        VideoFrame frame = needle.Image is { } image ? NiahFrames.FromImageFile(config.Resolve(image), side) : NiahFrames.RenderText(needle, side);
         return frame.Rgb24;
     }
 

@@ -43,6 +43,12 @@ public sealed record NiahNeedle
     /// <summary>Text drawn into a frame.</summary>
     public string? Text { get; init; }
 
+    /// <summary>
+    /// How <see cref="Text"/> is drawn: "sans" (default: DejaVu Sans, black on white, wrapped) or "glyphs" (the 5×7 bitmap
+    /// font of VideoLong-Tiny's training data, yellow on a dark frame, at an integer scale: the needle that model reads).
+    /// </summary>
+    public string? Font { get; init; }
+
     public double ClipFps { get; init; } = 1.0;
 
     /// <summary>Most frames taken from a clip.</summary>
@@ -459,6 +465,17 @@ public sealed record NiahConfig
         if (needle.Text is { Length: 0 or > 500 })
         {
             throw new VideoLongException($"Invalid NIAH config: {where}.text must be 1-500 characters.");
+        }
+
+        if (needle.Font is not (null or "sans" or "glyphs"))
+        {
+            throw new VideoLongException($"Invalid NIAH config: {where}.font '{needle.Font}' is not known; accepted: \"sans\" (default) or \"glyphs\".");
+        }
+
+        if (needle.Font is "glyphs" && (needle.Text is null || needle.Text.Length > 12 || !needle.Text.All(Training.Glyphs.Supports)))
+        {
+            throw new VideoLongException(
+                $"Invalid NIAH config: {where}.font \"glyphs\" draws a text of 1-12 digits, letters A-Z and spaces; got {(needle.Text is null ? "no text" : $"'{needle.Text}'")}.");
         }
 
         if (needle.Clip is not null && (!(needle.ClipFps > 0) || needle.ClipMaxFrames is < 1 or > 64))

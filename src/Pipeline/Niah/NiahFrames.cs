@@ -111,6 +111,57 @@ public static class NiahFrames
         }
     }
 
+    /// <summary>The needle frame of <paramref name="needle"/>'s text in its font (<see cref="NiahNeedle.Font"/>).</summary>
+    public static VideoFrame RenderText(NiahNeedle needle, int size)
+    {
+        ArgumentNullException.ThrowIfNull(needle);
+        return needle.Font is "glyphs" ? RenderGlyphs(needle.Text!, size) : RenderText(needle.Text!, size);
+    }
+
+    /// <summary>
+    /// <paramref name="text"/> in the 5×7 bitmap font of VideoLong-Tiny's synthetic videos, yellow on a dark frame of
+    /// <paramref name="size"/>², centred, at the largest integer scale that fits and at most ⌊size/21⌋ (3 at 64², the
+    /// training data's scale).
+    /// </summary>
+    public static VideoFrame RenderGlyphs(string text, int size)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(text);
+        int scale = Math.Max(1, size / 21);
+        while (scale > 1 && (Training.Glyphs.TextWidth(text, scale) > size - 4 || (Training.Glyphs.Height * scale) > size - 4))
+        {
+            scale--;
+        }
+
+        if (Training.Glyphs.TextWidth(text, scale) > size)
+        {
+            throw new VideoLongException($"NIAH: the text '{text}' does not fit a {size}² frame in the 5×7 glyph font; use a shorter text.");
+        }
+
+        byte[] rgb = new byte[size * size * 3];
+        for (int i = 0; i < rgb.Length; i += 3)
+        {
+            (rgb[i], rgb[i + 1], rgb[i + 2]) = ((byte)24, (byte)22, (byte)30);
+        }
+
+        int x0 = (size - Training.Glyphs.TextWidth(text, scale)) / 2, y0 = (size - (Training.Glyphs.Height * scale)) / 2;
+        for (int c = 0; c < text.Length; c++)
+        {
+            for (int py = 0; py < Training.Glyphs.Height * scale; py++)
+            {
+                for (int px = 0; px < Training.Glyphs.Width * scale; px++)
+                {
+                    if (Training.Glyphs.IsSet(text[c], px / scale, py / scale))
+                    {
+                        int o = (((y0 + py) * size) + x0 + (c * (Training.Glyphs.Width + 1) * scale) + px) * 3;
+                        (rgb[o], rgb[o + 1], rgb[o + 2]) = ((byte)235, (byte)220, (byte)40);
+                    }
+                }
+            }
+        }
+
+        return Make(rgb, size, 0, 0);
+    }
+
     private static VideoFrame RenderTextCore(string text, int size, int renderSize)
     {
         var info = new SKImageInfo(renderSize, renderSize, SKColorType.Rgba8888, SKAlphaType.Premul);

@@ -442,7 +442,7 @@ public sealed class NiahRunner(INiahModel model, ArtifactCache? cache)
         }
         else
         {
-            VideoFrame one = needle.Image is { } image ? NiahFrames.FromImageFile(config.Resolve(image), size) : NiahFrames.RenderText(needle.Text!, size);
+            VideoFrame one = needle.Image is { } image ? NiahFrames.FromImageFile(config.Resolve(image), size) : NiahFrames.RenderText(needle, size);
             int repeat = config.NeedleFrames ?? info.ClipLength;
             frames.AddRange(Enumerable.Repeat(one, repeat));
         }

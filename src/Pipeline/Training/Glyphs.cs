@@ -33,6 +33,9 @@ public static class Glyphs
     public static bool IsSet(char c, int x, int y) =>
         Font.TryGetValue(char.ToUpperInvariant(c), out byte[]? rows) && ((rows[y] >> (Width - 1 - x)) & 1) == 1;
 
+    /// <summary>Whether <paramref name="c"/> has a glyph (digits, letters of either case, space).</summary>
+    public static bool Supports(char c) => c == ' ' || Font.ContainsKey(char.ToUpperInvariant(c));
+
     /// <summary>Width in pixels of <paramref name="text"/> drawn at <paramref name="scale"/> with one scaled pixel between glyphs.</summary>
     public static int TextWidth(string text, int scale) => text.Length == 0 ? 0 : ((text.Length * (Width + 1)) - 1) * scale;
 }

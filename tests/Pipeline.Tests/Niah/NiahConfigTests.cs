@@ -25,6 +25,40 @@ public sealed class When_a_niah_config_is_read
         NiahConfig quick = NiahConfig.Load(Path.Combine(samples, "quick.json")).ApplyQuick();
         Assert.Equal([16, 48], quick.GridFrameCounts());
         Assert.Equal(2, quick.Needles.Count);
+        NiahConfig digits = NiahConfig.Load(Path.Combine(samples, "tiny-digits-10k.json"));
+        Assert.Equal(10000, digits.GridFrameCounts().Max());
+        Assert.Equal(16, digits.Compression.V2peStride);
+        Assert.All(digits.Needles, n => Assert.Equal("glyphs", n.Font));
+        Assert.Null(NiahConfig.Load(Path.Combine(samples, "tiny-digits.json")).Compression.V2peStride);
+        Assert.Equal(16, NiahConfig.Load(Path.Combine(samples, "tiny-digits-v2pe16.json")).Compression.V2peStride);
+    }
+
+    [Fact]
+    public void A_glyph_needle_is_drawn_in_the_training_font_at_an_integer_scale()
+    {
+        using VideoLong.Ingest.VideoFrame frame = NiahFrames.RenderGlyphs("37", 64);
+        Assert.Equal((64, 64), (frame.Width, frame.Height));
+        byte[] rgb = frame.Rgb24;
+        int yellow = 0;
+        for (int i = 0; i < rgb.Length; i += 3)
+        {
+            yellow += rgb[i] == 235 && rgb[i + 1] == 220 && rgb[i + 2] == 40 ? 1 : 0;
+        }
+
+        // "3" and "7" of the 5×7 font at scale 3: every set glyph pixel becomes a 3×3 block.
+        int set = 0;
+        foreach (char c in "37")
+        {
+            for (int y = 0; y < VideoLong.Pipeline.Training.Glyphs.Height; y++)
+            {
+                for (int x = 0; x < VideoLong.Pipeline.Training.Glyphs.Width; x++)
+                {
+                    set += VideoLong.Pipeline.Training.Glyphs.IsSet(c, x, y) ? 1 : 0;
+                }
+            }
+        }
+
+        Assert.Equal(set * 9, yellow);
     }
 
     [Theory]
@@ -43,6 +77,9 @@ public sealed class When_a_niah_config_is_read
     [InlineData("""{ "kind": "image", "needles": [NEEDLE] }""", "kind \"image\" needs")]
     [InlineData("""{ "kind": "image", "image": { "sizes": [1000], "positions": [[0.5]] }, "needles": [NEEDLE] }""", "[x, y] pairs")]
     [InlineData("""[1, 2]""", "is not valid")]
+    [InlineData("""{ "haystack": { "video": "a.mp4" }, "frameCounts": [8], "needles": [{ "text": "42", "font": "serif", "question": "q", "answer": "42" }] }""", "font 'serif' is not known")]
+    [InlineData("""{ "haystack": { "video": "a.mp4" }, "frameCounts": [8], "needles": [{ "text": "4,2", "font": "glyphs", "question": "q", "answer": "42" }] }""", "digits, letters A-Z and spaces")]
+    [InlineData("""{ "haystack": { "video": "a.mp4" }, "frameCounts": [8], "needles": [{ "image": "a.png", "font": "glyphs", "question": "q", "answer": "42" }] }""", "got no text")]
     public void A_bad_config_is_refused_with_what_is_wrong(string json, string message)
     {
         var error = Assert.Throws<VideoLongException>(() => Parse(json.Replace("NEEDLE", Needle, StringComparison.Ordinal)));

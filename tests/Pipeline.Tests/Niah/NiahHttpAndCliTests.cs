@@ -130,3 +130,42 @@ public sealed class When_the_cli_runs_niah(TempMedia media)
         CliRunner.AssertOneLineError(await CliRunner.RunAsync("niah", "--config", media.PathOf("missing.json")), "does not exist");
     }
 }
+
+[Collection(nameof(CliCollection))]
+public sealed class When_the_shipped_model_runs_the_glyph_number_niah(TempMedia media)
+{
+    [Fact]
+    public async Task It_finds_the_number_at_every_depth_of_a_64_frame_haystack_and_niah_report_redraws_the_outputs()
+    {
+        using var bed = new NiahTestBed();
+        string frames = bed.FramesFolder(64);
+        string config = media.PathOf("niah-glyphs.json");
+        await File.WriteAllTextAsync(config, $$"""
+            {
+              "name": "glyphs", "model": "{{VideoLong.Pipeline.Training.DefaultModel.Resolve()}}", "device": "cpu",
+              "haystack": { "frames": "{{frames}}" }, "frameCounts": [32, 64], "depths": [0, 0.5, 1], "needleFrames": 1,
+              "scoring": "generate", "maxNewTokens": 6,
+              "needles": [
+                { "text": "37", "font": "glyphs", "question": "What number is shown in one frame of the video?", "answer": "37" },
+                { "text": "84", "font": "glyphs", "question": "What number is shown in one frame of the video?", "answer": "84" }
+              ]
+            }
+            """);
+        string output = media.PathOf("niah-glyphs-out");
+        var run = await CliRunner.RunAsync("niah", "--config", config, "--out", output, "--data", media.PathOf("niah-glyphs-data"), "--json");
+        Assert.True(run.Exit == 0, run.Err);
+        using (JsonDocument doc = JsonDocument.Parse(run.Out))
+        {
+            Assert.Equal(12, doc.RootElement.GetProperty("trials").GetInt32());
+            Assert.Equal(1.0, doc.RootElement.GetProperty("overall").GetDouble());
+        }
+
+        File.Delete(Path.Combine(output, "heatmap.png"));
+        File.Delete(Path.Combine(output, "summary.md"));
+        var report = await CliRunner.RunAsync("niah-report", output);
+        Assert.True(report.Exit == 0, report.Err);
+        Assert.True(File.Exists(Path.Combine(output, "heatmap.png")));
+        Assert.Contains("Overall score: 1.000", await File.ReadAllTextAsync(Path.Combine(output, "summary.md")), StringComparison.Ordinal);
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync("niah-report", media.PathOf("no-such-run")), "No results.json");
+    }
+}

@@ -24,4 +24,17 @@ public sealed class When_the_shipped_VideoLong_Tiny_answers
         Assert.Equal(samples.Select(s => s.Answer), answers);
         Assert.Equal(["white", "green", "blue", "yellow"], answers);   // the fixed questions' answers, so a changed generator is noticed too
     }
+
+    [Fact]
+    public async Task Fixed_held_out_reading_and_needle_questions_get_the_right_answer_on_the_CPU()
+    {
+        string dir = DefaultModel.Resolve();
+        using LlavaOnevisionForConditionalGeneration model = await LlavaOnevisionForConditionalGeneration.FromPretrainedAsync(dir);
+        var evaluator = new TinyEvaluator(model, new TinyPrompts(Qwen2Tokenizer.FromPretrained(dir)));
+        var videos = new SyntheticVideos(model.Config.VisionConfig.ImageSize);
+        SyntheticSample[] reading = [.. Enumerable.Range(0, 3).SelectMany(i => new[] { videos.Generate(DataSplit.Test, "number", i, 16), videos.Generate(DataSplit.Test, "word", i, 16) })];
+        Assert.Equal(reading.Select(s => s.Answer), evaluator.Answer(reading));
+        SyntheticSample[] needles = [.. Enumerable.Range(0, 2).Select(i => videos.Generate(DataSplit.Test, "needle", i, 64))];
+        Assert.Equal(needles.Select(s => s.Answer), evaluator.Answer(needles));
+    }
 }
