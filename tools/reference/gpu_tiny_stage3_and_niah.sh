@@ -11,7 +11,7 @@ timer=""; [ -x /usr/bin/time ] && timer="/usr/bin/time -v"
 out=/tmp/gpu-results   # packed into $OUT/results.tar at the end ($OUT brings back at most 8 files)
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$out/gpu.txt"
-$timer $run videolong train --config models/videolong-tiny/train-stage3.json --out /tmp/stage3 > "$out/train-stage3.log" 2>&1
+$timer $run videolong train --config models/videolong-tiny/history/train-stage3.json --out /tmp/stage3 > "$out/train-stage3.log" 2>&1
 tail -5 "$out/train-stage3.log"
 mkdir -p "$out/model" && cp /tmp/stage3/model/* "$out/model/" 2>/dev/null
 $run videolong tiny-eval --model /tmp/stage3/model --per-task 100 --needle-frames 64,128,256 --device cuda > "$out/eval-stage3.txt" 2>&1

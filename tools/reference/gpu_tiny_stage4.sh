@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One device call (issue 7, stage 4): three VideoLong-Tiny trainings at once, then their evaluations at once.
-#   - models/videolong-tiny/train-stage4.json: continues the shipped model (init_from), reading-weighted task_weights,
+#   - models/videolong-tiny/history/train-stage4.json: continues the shipped model (init_from), reading-weighted task_weights,
 #     batch 192, V2PE strides 256/64/16 drawn per sample;
 #   - models/videolong-tiny/ablations/scratch-16tok.json and scratch-64tok.json: from scratch, identical but for
 #     model.tokens_per_frame (the 16-vs-64 tokens-per-frame ablation);
 #   - EXTRA_RUNS="a.json b.json" (or comma-separated): more configs trained and evaluated alongside, e.g.
-#     models/videolong-tiny/train-stage4-footage.json (stage 4 with 30 % of the samples on real footage: carry
+#     models/videolong-tiny/history/train-stage4-footage.json (stage 4 with 30 % of the samples on real footage: carry
 #     samples/media/footage_frames64, frames of tree.avi and oa4_launch.webm — not vtest.avi, the NIAH haystack's source;
 #     its evaluation adds the same tasks on footage) and models/videolong-tiny/ablations/resnet18-16tok.json (carry
 #     artifacts/resnet18-imagenet-layer3.safetensors from `videolong resnet18-export --dtype bf16`).
@@ -35,7 +35,7 @@ stamp "GPUs: ${gpus[*]}"
 next_gpu=0
 pick_gpu() { g=${gpus[$(( next_gpu % ${#gpus[@]} ))]}; next_gpu=$(( next_gpu + 1 )); }   # sets g (no subshell: the counter must advance)
 
-configs=(models/videolong-tiny/train-stage4.json models/videolong-tiny/ablations/scratch-16tok.json models/videolong-tiny/ablations/scratch-64tok.json)
+configs=(models/videolong-tiny/history/train-stage4.json models/videolong-tiny/ablations/scratch-16tok.json models/videolong-tiny/ablations/scratch-64tok.json)
 extras=${EXTRA_RUNS:-}
 for extra in ${extras//,/ }; do configs+=("$extra"); done
 

@@ -19,7 +19,7 @@ internal static class TrainCommand
 {
     public static Command Create(CliContext cli)
     {
-        var config = new Option<string>("--config") { Description = "Training config (JSON), e.g. models/videolong-tiny/train.json.", Required = true };
+        var config = new Option<string>("--config") { Description = "Training config (JSON), e.g. models/videolong-tiny/train-stage5.json.", Required = true };
         var outDir = new Option<string>("--out") { Description = "Output folder: checkpoints, log, and model/ (the shippable model).", Required = true };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out." };
         var evalPerTask = new Option<int?>("--eval-per-task") { Description = "After training, evaluate N test samples per task (overrides eval_per_task)." };

@@ -67,7 +67,7 @@ public sealed record TinyTrainConfig
     {
         if (!File.Exists(path))
         {
-            throw new VideoLongException($"Training config '{path}' does not exist (a JSON file; see models/videolong-tiny/train.json).");
+            throw new VideoLongException($"Training config '{path}' does not exist (a JSON file; see models/videolong-tiny/train-stage5.json).");
         }
 
         try

@@ -57,7 +57,7 @@ public sealed class When_the_tiny_training_config_has_stage4_options : IDisposab
     }
 
     [Theory]
-    [InlineData("models/videolong-tiny/train-stage4.json")]
+    [InlineData("models/videolong-tiny/history/train-stage4.json")]
     [InlineData("models/videolong-tiny/ablations/scratch-16tok.json")]
     [InlineData("models/videolong-tiny/ablations/scratch-64tok.json")]
     public void The_committed_stage4_configs_load(string relative)
