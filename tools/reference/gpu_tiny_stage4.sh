@@ -6,7 +6,7 @@
 #     model.tokens_per_frame (the 16-vs-64 tokens-per-frame ablation);
 #   - EXTRA_RUNS="a.json b.json" (or comma-separated): more configs trained and evaluated alongside, e.g.
 #     models/videolong-tiny/history/train-stage4-footage.json (stage 4 with 30 % of the samples on real footage: carry
-#     samples/media/footage_frames64, frames of tree.avi and oa4_launch.webm — not vtest.avi, the NIAH haystack's source;
+#     samples/media/footage_frames64 (samples/make-footage-frames.sh), frames of tree.avi and oa4_launch.webm — not vtest.avi, the NIAH haystack's source;
 #     its evaluation adds the same tasks on footage) and models/videolong-tiny/ablations/resnet18-16tok.json (carry
 #     artifacts/resnet18-imagenet-layer3.safetensors from `videolong resnet18-export --dtype bf16`).
 # The stage-4 runs train on the first GPU of `nvidia-smi -L`, the ablations on the last (CUDA_VISIBLE_DEVICES).
