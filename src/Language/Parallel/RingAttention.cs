@@ -168,28 +168,33 @@ public static class RingAttention
             }
 
             IReadOnlyList<Tensor> ks = expandedK ?? keys, vs = expandedV ?? values;
-            for (int j = 0; j < pu; j++)
+
+            // Every group's all-to-all first, then the rings: a cross-device copy waits for the work already queued on its
+            // source device, so scattering group j + 1 after group j's ring was queued would serialise the groups.
+            var scattered = new (Tensor[] Q, Tensor[] K, Tensor[] V)[pu];
+            try
             {
-                var q = new Tensor[pr];
-                var k = new Tensor[pr];
-                var v = new Tensor[pr];
-                try
+                for (int j = 0; j < pu; j++)
                 {
+                    scattered[j] = (new Tensor[pr], new Tensor[pr], new Tensor[pr]);
                     for (int r = 0; r < pr; r++)
                     {
-                        q[r] = Scatter(queries, headsPerRank, r, j);
-                        k[r] = Scatter(ks, kvPerRank, r, j);
-                        v[r] = Scatter(vs, kvPerRank, r, j);
+                        scattered[j].Q[r] = Scatter(queries, headsPerRank, r, j);
+                        scattered[j].K[r] = Scatter(ks, kvPerRank, r, j);
+                        scattered[j].V[r] = Scatter(vs, kvPerRank, r, j);
                     }
-
-                    ringOutputs[j] = Forward(ring, q, k, v, options, cancellationToken);       // P_r × [B, H/P_u, 2·P_u·c, D]
                 }
-                finally
+
+                for (int j = 0; j < pu; j++)
                 {
-                    foreach (Tensor? t in q.Concat(k).Concat(v))
-                    {
-                        t?.Dispose();
-                    }
+                    ringOutputs[j] = Forward(ring, scattered[j].Q, scattered[j].K, scattered[j].V, options, cancellationToken);   // P_r × [B, H/P_u, 2·P_u·c, D]
+                }
+            }
+            finally
+            {
+                foreach (Tensor? t in scattered.Where(g => g.Q is not null).SelectMany(g => g.Q.Concat(g.K).Concat(g.V)))
+                {
+                    t?.Dispose();
                 }
             }
 
