@@ -44,6 +44,13 @@ internal static class ModelConfigReader
         }
     }
 
+    /// <summary>
+    /// The tower section of a config: its <c>vision_config</c> object with the key prefix "vision_config." when the
+    /// document is a whole model config, else the document itself with no prefix (a bare tower config).
+    /// </summary>
+    public static (JsonElement Section, string Prefix) VisionSection(JsonElement root) =>
+        root.ValueKind == JsonValueKind.Object && root.TryGetProperty("vision_config", out JsonElement nested) ? (nested, "vision_config.") : (root, "");
+
     public static JsonDocument Parse(string json, string source)
     {
         try

@@ -43,19 +43,12 @@ public sealed record ResNet18VisionConfig : IVisionTowerConfig
     [JsonIgnore] public static PixelNormalization Normalization { get; } = new(
         [MlNetMeanRgb[0] / 255f, MlNetMeanRgb[1] / 255f, MlNetMeanRgb[2] / 255f], [1 / 255f, 1 / 255f, 1 / 255f]);
 
-
     /// <summary>Reads <c>vision_config</c> of a config.json (or a bare tower config) whose model_type is resnet18_truncated.</summary>
     public static ResNet18VisionConfig FromJson(string json, string source = "config.json")
     {
         ArgumentNullException.ThrowIfNull(json);
         using JsonDocument doc = ModelConfigReader.Parse(json, source);
-        JsonElement root = doc.RootElement;
-        string prefix = "";
-        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("vision_config", out JsonElement nested))
-        {
-            root = nested;
-            prefix = "vision_config.";
-        }
+        (JsonElement root, string prefix) = ModelConfigReader.VisionSection(doc.RootElement);
 
         if (ModelType(root) is { } type && type != ModelTypeName)
         {

@@ -68,13 +68,7 @@ public sealed record SiglipVisionConfig : IVisionTowerConfig
     {
         ArgumentNullException.ThrowIfNull(json);
         using JsonDocument doc = ModelConfigReader.Parse(json, source);
-        JsonElement root = doc.RootElement;
-        string prefix = "";
-        if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("vision_config", out JsonElement nested))
-        {
-            root = nested;
-            prefix = "vision_config.";
-        }
+        (JsonElement root, string prefix) = ModelConfigReader.VisionSection(doc.RootElement);
 
         if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("model_type", out JsonElement modelType)
             && modelType.GetString() is { } type && type is not ("siglip_vision_model" or "siglip"))
