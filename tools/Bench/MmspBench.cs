@@ -114,6 +114,21 @@ internal static class MmspBench
             parallelLogits = prefill.LastLogits.cpu();
         }
 
+        int generate = Int("--generate", 0);
+        if (generate > 0)
+        {
+            // Greedy tokens over the distributed KV cache (one sequence), after a prefill that keeps the cache.
+            using SequenceParallelPrefill prefill = parallel.Prefill(embeds.narrow(0, 0, 1), options: options, keepKvCache: true);
+            Sync(devices);
+            result["kv_cache_memory_mib"] = monitor.Peaks(devices);
+            using SequenceParallelDecoding decoding = parallel.StartDecoding(prefill);
+            var sw = Stopwatch.StartNew();
+            IReadOnlyList<long> generated = decoding.Greedy(generate);
+            Sync(devices);
+            result["decode_tokens"] = generated.Count;
+            result["decode_tokens_per_s"] = generated.Count / sw.Elapsed.TotalSeconds;
+        }
+
         double seconds = times.Min();
         result["sp_seconds"] = seconds;
         result["sp_tokens_per_s"] = tokens / seconds;

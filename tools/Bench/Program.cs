@@ -10,7 +10,7 @@ using VideoLong.Ingest;
 // videolong-bench vlm - --frames N [--no-merge]                      long-video question: HiCo merge, prefill, dropping (GPU)
 // videolong-bench ttft FILE --model DIR [--tokenizer DIR] [--frames 16] [--runs 5]  time to the first answer token, second question on an encoded video
 // videolong-bench models - [--quick]                                   Qwen2-0.5B prefill/decode and SigLIP-so400m throughput (GPU)
-// videolong-bench mmsp --devices cuda:0,cuda:1 --tokens N [--ulysses P_u] [--kernel fused|explicit] [--layers 24] [--hidden 896] [--no-single]   sequence-parallel prefill (issue 8)
+// videolong-bench mmsp --devices cuda:0,cuda:1 --tokens N [--ulysses P_u] [--kernel fused|explicit] [--generate N] [--layers 24] [--hidden 896] [--no-single]   sequence-parallel prefill (issue 8)
 // videolong-bench bus FILE --model DIR [--tokenizer DIR] [--jobs 16] [--frames 4] [--rabbitmq URI]   jobs/s and bus overhead per stage
 if (args.Length < 2)
 {

@@ -2,7 +2,9 @@
 // sequence is sharded zigzag over P ranks, one device each (cpu, cuda:0, cuda:1, …), with a replica of the weights per
 // device. Every decoder layer runs per rank on the rank's tokens (norms, projections, rotary embeddings at the tokens'
 // GLOBAL positions — V2PE float positions included — MLP), except attention, which is causal ring attention across the
-// ranks. Only ring attention is implemented (P_u = 1: no Ulysses all-to-all, so the head count does not limit P).
+// ranks (with UlyssesDegree > 1, LongVILA's 2D attention). With keepKvCache the prefill keeps every layer's rotated
+// keys and values on their ranks — a distributed KV cache — and SequenceParallelDecoding generates from it: each new
+// token attends to every rank's cached block where it lies (fused attention with log-sum-exp, merged on one device).
 using TorchSharp;
 using VideoLong.Language.Models.Qwen2;
 using static TorchSharp.torch;
@@ -20,6 +22,15 @@ public sealed class SequenceParallelPrefill : IDisposable
     /// <summary>The logits of the last real position, [B, V] float32 on the device of the rank that holds it.</summary>
     public required Tensor LastLogits { get; init; }
 
+    /// <summary>The position (float, V2PE included) of the last real token, [B], on the device of <see cref="LastLogits"/>.</summary>
+    public required Tensor LastPositions { get; init; }
+
+    /// <summary>
+    /// With keepKvCache: per layer, per rank, the rotated keys and values [B, kv_heads, LocalLength, D] (zigzag layout,
+    /// padding included) on the rank's device; null otherwise.
+    /// </summary>
+    public IReadOnlyList<(Tensor K, Tensor V)[]>? KvCache { get; init; }
+
     /// <summary>The hidden states in sequence order without padding, [B, L, H] on <paramref name="device"/>.</summary>
     public Tensor GatherHidden(Device? device = null) => Plan.Gather(Hidden, 1, device);
 
@@ -31,6 +42,12 @@ public sealed class SequenceParallelPrefill : IDisposable
         }
 
         LastLogits.Dispose();
+        LastPositions.Dispose();
+        foreach ((Tensor k, Tensor v) in KvCache?.SelectMany(l => l) ?? [])
+        {
+            k.Dispose();
+            v.Dispose();
+        }
     }
 }
 
@@ -112,7 +129,7 @@ public sealed class SequenceParallelQwen2 : IDisposable
     /// V2PE positions or integers; null: 0 … L − 1): shards it zigzag over the ranks and runs the decoder stack.
     /// </summary>
     public SequenceParallelPrefill Prefill(Tensor inputsEmbeds, Tensor? positionIds = null, RingAttentionOptions? options = null,
-        CancellationToken cancellationToken = default)
+        bool keepKvCache = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(inputsEmbeds);
         if (inputsEmbeds.ndim != 3 || inputsEmbeds.shape[2] != Model.Config.HiddenSize)
@@ -139,7 +156,7 @@ public sealed class SequenceParallelQwen2 : IDisposable
                 positions = plan.Shard(asFloat, 1, Devices);
             }
 
-            return PrefillShards(plan, embeds, positions, options, cancellationToken);
+            return PrefillShards(plan, embeds, positions, options, keepKvCache, cancellationToken);
         }
         finally
         {
@@ -155,7 +172,7 @@ public sealed class SequenceParallelQwen2 : IDisposable
     /// on rank r's device; <paramref name="positionShards"/>[r] [B, LocalLength] (null: the global indices).
     /// </summary>
     public SequenceParallelPrefill PrefillShards(ZigzagPlan plan, IReadOnlyList<Tensor> embedShards, IReadOnlyList<Tensor>? positionShards = null,
-        RingAttentionOptions? options = null, CancellationToken cancellationToken = default)
+        RingAttentionOptions? options = null, bool keepKvCache = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentNullException.ThrowIfNull(embedShards);
@@ -171,6 +188,9 @@ public sealed class SequenceParallelQwen2 : IDisposable
         var hidden = new Tensor[p];
         var cos = new Tensor[p];
         var sin = new Tensor[p];
+        var cache = keepKvCache ? new List<(Tensor K, Tensor V)[]>() : null;
+        Tensor? lastPositions = null;
+        (int lastRank, long lastLocal) = plan.Locate(plan.Length - 1);
         try
         {
             for (int r = 0; r < p; r++)
@@ -190,6 +210,10 @@ public sealed class SequenceParallelQwen2 : IDisposable
                 (Tensor c, Tensor s) = replica.Decoder.RotaryCosSin(positions);    // [B, Lr, D] each
                 cos[r] = c.MoveToOuterDisposeScope();
                 sin[r] = s.MoveToOuterDisposeScope();
+                if (r == lastRank)
+                {
+                    lastPositions = positions.select(1, lastLocal).clone().MoveToOuterDisposeScope();   // [B]
+                }
             }
 
             int layers = Model.Config.NumHiddenLayers;
@@ -210,6 +234,13 @@ public sealed class SequenceParallelQwen2 : IDisposable
                     }
 
                     context = RingAttention.Forward(plan, q, k, v, options, cancellationToken);   // P × [B, heads, Lr, D]
+                    if (cache is not null)
+                    {
+                        cache.Add(k.Zip(v).ToArray());                              // the layer's distributed KV cache
+                        Array.Clear(k);
+                        Array.Clear(v);
+                    }
+
                     for (int r = 0; r < p; r++)
                     {
                         Qwen2DecoderLayer layer = _replicas[r].Decoder.Layer(i);
@@ -236,7 +267,6 @@ public sealed class SequenceParallelQwen2 : IDisposable
                 hidden[r] = normed;
             }
 
-            (int lastRank, long lastLocal) = plan.Locate(plan.Length - 1);
             Tensor logits;
             using (var scope = NewDisposeScope())
             {
@@ -244,11 +274,14 @@ public sealed class SequenceParallelQwen2 : IDisposable
                 logits = _replicas[lastRank].LmHead(last).select(1, 0).to(ScalarType.Float32).MoveToOuterDisposeScope();   // [B, V]
             }
 
-            return new SequenceParallelPrefill { Plan = plan, Hidden = hidden, LastLogits = logits };
+            return new SequenceParallelPrefill
+            {
+                Plan = plan, Hidden = hidden, LastLogits = logits, LastPositions = lastPositions!, KvCache = cache,
+            };
         }
         catch
         {
-            foreach (Tensor? t in hidden)
+            foreach (Tensor? t in hidden.Append(lastPositions).Concat(cache?.SelectMany(l => l).SelectMany(kv => new[] { kv.K, kv.V }) ?? []))
             {
                 t?.Dispose();
             }
@@ -263,6 +296,19 @@ public sealed class SequenceParallelQwen2 : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// Decoding over <paramref name="prefill"/>'s distributed KV cache (run <see cref="Prefill"/> with keepKvCache: true);
+    /// the prefill must stay alive while the decoding is used.
+    /// </summary>
+    public SequenceParallelDecoding StartDecoding(SequenceParallelPrefill prefill)
+    {
+        ArgumentNullException.ThrowIfNull(prefill);
+        return new SequenceParallelDecoding(this, prefill);
+    }
+
+    /// <summary>The weights rank <paramref name="rank"/> runs on.</summary>
+    internal Qwen2ForCausalLM Replica(int rank) => _replicas[rank];
 
     public void Dispose() => _copies?.Dispose();
 }

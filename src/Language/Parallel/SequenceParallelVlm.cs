@@ -35,11 +35,11 @@ public sealed class SequenceParallelVlm : IDisposable
     /// does, at <paramref name="positionIds"/> [B, L] (null: 0 … L − 1).
     /// </summary>
     public SequenceParallelPrefill Prefill(Tensor inputIds, Tensor pixelValuesVideos, VlmOptions? options = null, Tensor? positionIds = null,
-        RingAttentionOptions? ringOptions = null, CancellationToken cancellationToken = default)
+        RingAttentionOptions? ringOptions = null, bool keepKvCache = false, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(inputIds);
         using Tensor embeds = InputsEmbeds(inputIds, pixelValuesVideos, options, cancellationToken);   // [B, L, H]
-        return _language.Prefill(embeds, positionIds, ringOptions, cancellationToken);
+        return _language.Prefill(embeds, positionIds, ringOptions, keepKvCache, cancellationToken);
     }
 
     /// <summary>Token embeddings with the video placeholders replaced by the sharded encoder's features: [B, L, H] on the first rank's device.</summary>
@@ -67,6 +67,9 @@ public sealed class SequenceParallelVlm : IDisposable
         embeds = embeds.masked_scatter(placeholders.unsqueeze(-1).expand_as(embeds), features.to(embeds.dtype));   // [B, L, H]
         return embeds.MoveToOuterDisposeScope();
     }
+
+    /// <summary>Generation over the distributed KV cache of a <see cref="Prefill"/> made with keepKvCache: true.</summary>
+    public SequenceParallelDecoding StartDecoding(SequenceParallelPrefill prefill) => _language.StartDecoding(prefill);
 
     public void Dispose()
     {
