@@ -27,7 +27,7 @@ public sealed class SequenceParallelDecoding : IDisposable
         (HomeRank, _) = prefill.Plan.Locate(prefill.Plan.Length - 1);
         _tail = new (Tensor?, Tensor?)[_cache.Count];
         _segments = Segments(prefill.Plan).ToArray();
-        NextPositions = prefill.LastPositions + 1;
+        NextPositions = (prefill.LastPositions + 1).DetachFromDisposeScope();          // owned here, whatever scope the caller has open
     }
 
     /// <summary>The rank whose device runs the decoder stack for new tokens (it holds the last prompt token).</summary>
@@ -40,10 +40,11 @@ public sealed class SequenceParallelDecoding : IDisposable
     public Tensor NextPositions { get; private set; }
 
     /// <summary>
-    /// Runs one new token per sequence, <paramref name="tokenEmbeds"/> [B, 1, H], at <see cref="NextPositions"/>, appends its
-    /// keys and values to the cache and returns the logits of its position, [B, V] float32 on the home device.
+    /// Runs one new token per sequence, <paramref name="tokenEmbeds"/> [B, 1, H], at <paramref name="positions"/> ([B] or
+    /// [B, 1] float; null: <see cref="NextPositions"/>), appends its keys and values to the cache and returns the logits
+    /// of its position, [B, V] float32 on the home device.
     /// </summary>
-    public Tensor Step(Tensor tokenEmbeds, CancellationToken cancellationToken = default)
+    public Tensor Step(Tensor tokenEmbeds, Tensor? positions = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(tokenEmbeds);
         long batch = _prefill.LastLogits.shape[0];
@@ -54,8 +55,18 @@ public sealed class SequenceParallelDecoding : IDisposable
             throw new SequenceParallelException($"A decoding step takes [B, 1, H] = [{batch}, 1, {home.Config.HiddenSize}] token embeddings, got [{string.Join(", ", tokenEmbeds.shape)}].");
         }
 
+        if (positions is not null && positions.numel() != batch)
+        {
+            throw new SequenceParallelException($"A decoding step takes one position per sequence ([B] or [B, 1], B = {batch}), got [{string.Join(", ", positions.shape)}].");
+        }
+
         using IDisposable noGrad = no_grad();
         using var scope = NewDisposeScope();
+        if (positions is not null)
+        {
+            NextPositions.copy_(positions.reshape(batch).to(ScalarType.Float32, NextPositions.device));
+        }
+
         Tensor hidden = tokenEmbeds.to(home.DType, device);                                    // [B, 1, H]
         (Tensor cos, Tensor sin) = home.Decoder.RotaryCosSin(NextPositions.unsqueeze(1));       // [B, 1, D]
         for (int i = 0; i < _cache.Count; i++)
@@ -74,7 +85,7 @@ public sealed class SequenceParallelDecoding : IDisposable
         Generated++;
         Tensor next = NextPositions + 1;
         NextPositions.Dispose();
-        NextPositions = next.MoveToOuterDisposeScope();
+        NextPositions = next.DetachFromDisposeScope();
         return logits.MoveToOuterDisposeScope();
     }
 
@@ -100,7 +111,7 @@ public sealed class SequenceParallelDecoding : IDisposable
         {
             using Tensor id = tensor(new[] { tokens[^1] }, [1, 1], ScalarType.Int64, _owner.Devices[HomeRank]);
             using Tensor embeds = home.EmbedTokens(id);
-            using Tensor logits = Step(embeds, cancellationToken);
+            using Tensor logits = Step(embeds, cancellationToken: cancellationToken);
             tokens.Add(logits.argmax(-1).item<long>());
         }
 
@@ -140,7 +151,7 @@ public sealed class SequenceParallelDecoding : IDisposable
         (Tensor? oldK, Tensor? oldV) = _tail[layer];
         Tensor newK = oldK is null ? k.clone() : cat([oldK, k], 2);                            // [B, kv, T, D]
         Tensor newV = oldV is null ? v.clone() : cat([oldV, v], 2);
-        _tail[layer] = (newK.MoveToOuterDisposeScope(), newV.MoveToOuterDisposeScope());
+        _tail[layer] = (newK.DetachFromDisposeScope(), newV.DetachFromDisposeScope());   // owned by this decoding, not by a caller's scope
         oldK?.Dispose();
         oldV?.Dispose();
     }

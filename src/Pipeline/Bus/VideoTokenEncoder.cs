@@ -37,9 +37,16 @@ public sealed class VideoTokenEncoder(ArtifactCache cache, ModelRegistry models,
         await model.Gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            using IDisposable noGrad = no_grad();
-            using Tensor pixels = VisionInputs.VideoPixels(frames, VisionInputs.NormalizationFor(model.Directory), model.Model.LanguageModel.Device, model.Model.LanguageModel.DType);
-            using Tensor tokens = model.Model.EncodeVideos(pixels, options, null, cancellationToken);          // [F·t + 1, H]
+            // Grad mode is per thread: the no_grad scope must not span an await (the continuation may run on another
+            // thread, which would then restore the mode there and leave this pool thread without gradients).
+            Tensor encoded;
+            using (no_grad())
+            using (Tensor pixels = VisionInputs.VideoPixels(frames, VisionInputs.NormalizationFor(model.Directory), model.Model.LanguageModel.Device, model.Model.LanguageModel.DType))
+            {
+                encoded = model.Model.EncodeVideos(pixels, options, null, cancellationToken);           // [F·t + 1, H]
+            }
+
+            using Tensor tokens = encoded;
             ArtifactInfo info = await cache.PutAsync(key, ArtifactKinds.VisualTokens,
                 (stream, ct) => VisualTokensArtifact.WriteAsync(stream, tokens, TensorDtype.F32, ct), cancellationToken).ConfigureAwait(false);
             return Encoded(command, key, info, (int)tokens.shape[0], fromCache: false);

@@ -6,6 +6,7 @@ using VideoLong.Ingest;
 using VideoLong.Language.Generation;
 using VideoLong.Language.Models.LlavaOnevision;
 using VideoLong.Language.Models.Qwen2;
+using VideoLong.Language.Parallel;
 using VideoLong.Language.Tokenization;
 using VideoLong.Vision;
 using VideoLong.Vision.Models;
@@ -46,10 +47,15 @@ internal static class ChatCommand
         var dropMode = new Option<string>("--drop-mode") { Description = "uniform | attention | uniform0_attention.", DefaultValueFactory = _ => "uniform0_attention" };
         var v2peStride = new Option<int?>("--v2pe-stride") { Description = "V2PE: visual tokens advance by stride/256 positions (64 at inference; 256 = standard)." };
         var noTimePrompt = new Option<bool>("--no-time-prompt") { Description = "Do not prepend VideoChat-Flash's time prompt to a video question." };
+        var devices = new Option<string?>("--devices")
+        {
+            Description = "MM-SP: run the language model sequence-parallel over these devices (e.g. cuda:0,cuda:1): a zigzag-sharded ring-attention prefill, then generation over the distributed KV cache.",
+        };
+        var ulysses = new Option<int>("--ulysses") { Description = "With --devices: the Ulysses degree of LongVILA's 2D attention (1 = ring only).", DefaultValueFactory = _ => 1 };
         var command = new Command("chat", "Answer a prompt (about a video, optionally) with a local Qwen2 or LLaVA-OneVision checkpoint.")
         {
             prompt, model, tokenizerDir, image, video, frames, system, maxNew, temperature, topP, topK, seed, ignoreEos, device, json,
-            tokensPerFrame, clipLength, dropLayers, dropRatios, dropMode, v2peStride, noTimePrompt,
+            tokensPerFrame, clipLength, dropLayers, dropRatios, dropMode, v2peStride, noTimePrompt, devices, ulysses,
         };
 
         command.SetAction(async (parse, cancellationToken) =>
@@ -90,6 +96,17 @@ internal static class ChatCommand
             if (videoPath is null && (vlmOptions.TokensPerFrame is not null || vlmOptions.DropLayers.Count > 0))
             {
                 throw new VideoLongException("--tokens-per-frame and --drop-layers apply to videos; give --video.");
+            }
+
+            Device[]? parallelDevices = ParseDevices(parse.GetValue(devices));
+            if (parallelDevices is not null && vlmOptions.DropLayers.Count > 0)
+            {
+                throw new VideoLongException("--drop-layers (video-level dropping) does not combine with --devices (sequence-parallel generation); use one of them.");
+            }
+
+            if (parallelDevices is null && parse.GetValue(ulysses) != 1)
+            {
+                throw new VideoLongException("--ulysses applies to sequence-parallel generation; give --devices too.");
             }
 
             string question = parse.GetRequiredValue(prompt);
@@ -193,6 +210,13 @@ internal static class ChatCommand
                     visualTokensAfterDropping = compression.VisualTokensAfterDropping;
                     Tensor? positions = compression.PositionIds;
                     Language.Generation.ICausalLanguageModel lm = compression.Model;
+                    if (parallelDevices is not null)
+                    {
+                        var parallel = new SequenceParallelQwen2(vlm.LanguageModel, parallelDevices) { UlyssesDegree = parse.GetValue(ulysses) };
+                        disposables.Add(parallel);
+                        lm = new SequenceParallelLanguageModel(parallel);
+                    }
+
                     generator = new TokenGenerator(lm);
                     generationPrompt = new GenerationPrompt { InputsEmbeds = embeds, PositionIds = positions };
                 }
@@ -207,7 +231,16 @@ internal static class ChatCommand
                     disposables.Add(lm);
                     Tensor inputIds = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length], device: lm.Device);
                     disposables.Add(inputIds);
-                    generator = new TokenGenerator(lm);
+                    if (parallelDevices is not null)
+                    {
+                        var parallel = new SequenceParallelQwen2(lm, parallelDevices) { UlyssesDegree = parse.GetValue(ulysses) };
+                        disposables.Add(parallel);
+                        generator = new TokenGenerator(new SequenceParallelLanguageModel(parallel));
+                    }
+                    else
+                    {
+                        generator = new TokenGenerator(lm);
+                    }
                     generationPrompt = new GenerationPrompt { InputIds = inputIds };
                 }
                 else
@@ -268,6 +301,23 @@ internal static class ChatCommand
             return VideoLongCli.ExitOk;
         });
         return command;
+    }
+
+    /// <summary>--devices: a comma-separated list of cpu, cuda or cuda:N (each validated as --device is); null when not given.</summary>
+    internal static Device[]? ParseDevices(string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        string[] names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (names.Length == 0 || names.Length > 64)
+        {
+            throw new VideoLongException($"Invalid --devices '{text}': give 1 to 64 comma-separated devices, e.g. cuda:0,cuda:1.");
+        }
+
+        return names.Select(n => new ModelLoadOptions { Device = n }.Resolve().Device).ToArray();
     }
 
     private static async Task<Tensor> VideoPixelsAsync(string path, int frameCount, LlavaOnevisionForConditionalGeneration vlm, string modelDir,

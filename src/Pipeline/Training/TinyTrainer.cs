@@ -279,7 +279,7 @@ public sealed class TinyTrainer : IDisposable
         Tensor pixels = Pixels(batch.Pixels, batch.B, batch.F, batch.S, _device, _normalization);
         Tensor? positions = batch.Positions is { } p ? tensor(p, [batch.B, batch.L]).to(_device) : null;
         double lr = LearningRateAt(batch.Step);
-        using IDisposable? noGrad = train ? null : no_grad();
+        using IDisposable gradMode = train ? enable_grad() : no_grad();               // explicit either way: grad mode is per thread
         Qwen2CausalLMOutputScope output = new(Model.forward(new LlavaOnevisionInput
         {
             InputIds = ids,

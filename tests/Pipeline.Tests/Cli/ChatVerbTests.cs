@@ -37,6 +37,33 @@ public sealed class When_the_cli_chats_with_a_local_checkpoint(TempMedia media)
     }
 
     [Fact]
+    [Trait("Category", "V2PE")]
+    public async Task Sequence_parallel_generation_over_devices_gives_the_same_tokens_as_one_device()
+    {
+        string video = media.Make("chat-sp.mp4", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10", "-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p");
+        string[] common = ["chat", "--model", Fixtures.Dir("llava_onevision"), "--tokenizer", Fixtures.Dir("tokenizer"), "--video", video, "--frames", "8",
+            "--v2pe-stride", "64", "When does it change?", "--max-new-tokens", "6", "--ignore-eos", "--json"];
+        async Task<int[]> Tokens(params string[] extra)
+        {
+            var run = await CliRunner.RunAsync([.. common, .. extra]);
+            Assert.True(run.Exit == 0, run.Err);
+            using JsonDocument doc = JsonDocument.Parse(run.Out);
+            return doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        }
+
+        int[] single = await Tokens();
+        Assert.Equal(6, single.Length);
+        Assert.Equal(single, await Tokens("--devices", "cpu,cpu,cpu"));                     // zigzag ring prefill + distributed KV cache
+        Assert.Equal(single, await Tokens("--devices", "cpu,cpu", "--ulysses", "2"));       // 2D attention
+        Assert.Equal(await Tokens("--temperature", "0.8", "--seed", "5"), await Tokens("--temperature", "0.8", "--seed", "5", "--devices", "cpu,cpu"));
+
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync([.. common, "--devices", "gpu7"]), "Invalid device 'gpu7'");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync([.. common, "--ulysses", "2"]), "give --devices too");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync([.. common, "--devices", "cpu,cpu", "--drop-layers", "1", "--drop-ratios", "1,0.5"]), "does not combine with --devices");
+        CliRunner.AssertOneLineError(await CliRunner.RunAsync([.. common, "--devices", "cpu,cpu,cpu", "--ulysses", "2"]), "Ulysses degree");
+    }
+
+    [Fact]
     public async Task A_llava_onevision_model_answers_about_an_image()
     {
         string png = media.PathOf("chat.png");
