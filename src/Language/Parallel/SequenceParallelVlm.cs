@@ -56,15 +56,8 @@ public sealed class SequenceParallelVlm : IDisposable
 
         Tensor embeds = Model.LanguageModel.EmbedTokens(ids);                              // [B, L, H] (model's device)
         embeds = embeds.to(features.device);
-        Tensor placeholders = ids.eq(Model.Config.VideoTokenIndex);                       // [B, L]
-        long slots = placeholders.sum().item<long>();
-        if (slots != features.shape[0])
-        {
-            throw new TokenFeatureMismatchException("Video", slots, features.shape[0],
-                "Hint: a video of F frames takes F·t + 1 placeholder tokens (t tokens per frame: HiCo's TokensPerFrame, or the pooled grid).");
-        }
-
-        embeds = embeds.masked_scatter(placeholders.unsqueeze(-1).expand_as(embeds), features.to(embeds.dtype));   // [B, L, H]
+        embeds = LlavaOnevisionForConditionalGeneration.Splice(embeds, ids, Model.Config.VideoTokenIndex, features, "Video",
+            "Hint: a video of F frames takes F·t + 1 placeholder tokens (t tokens per frame: HiCo's TokensPerFrame, or the pooled grid).");   // [B, L, H]
         return embeds.MoveToOuterDisposeScope();
     }
 

@@ -22,14 +22,7 @@ internal static class VisualEmbeds
         using DisposeScope scope = NewDisposeScope();
         Tensor ids = tensor(expanded.Select(x => (long)x).ToArray(), [1, expanded.Length], device: vlm.LanguageModel.Device);
         Tensor embeds = vlm.LanguageModel.EmbedTokens(ids);
-        Tensor mask = ids.eq(placeholder);
-        long count = mask.sum().item<long>();
-        if (count != visual.shape[0])
-        {
-            throw new TokenFeatureMismatchException("Video", count, visual.shape[0], "Hint: the visual tokens were encoded for another frame count or compression.");
-        }
-
-        return embeds.masked_scatter(mask.unsqueeze(-1).expand_as(embeds), visual.to(embeds.dtype).to(embeds.device)).MoveToOuterDisposeScope();
+        return LlavaOnevisionForConditionalGeneration.Splice(embeds, ids, placeholder, visual, "Video", "Hint: the visual tokens were encoded for another frame count or compression.").MoveToOuterDisposeScope();
     }
 
     /// <summary>Greedy unless a temperature is set; stops at the end of the turn unless <see cref="GenerationSettings.IgnoreEos"/>.</summary>

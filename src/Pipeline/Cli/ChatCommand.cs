@@ -167,6 +167,15 @@ internal static class ChatCommand
             TokenGenerator generator;
             GenerationPrompt generationPrompt;
             var disposables = new List<IDisposable>();
+
+            // --devices: the language model sequence-parallel over the devices (prefill and distributed KV cache).
+            Language.Generation.ICausalLanguageModel SequenceParallel(Qwen2ForCausalLM languageModel)
+            {
+                var parallel = new SequenceParallelQwen2(languageModel, parallelDevices!) { UlyssesDegree = parse.GetValue(ulysses) };
+                disposables.Add(parallel);
+                return new SequenceParallelLanguageModel(parallel);
+            }
+
             int visualTokens = 0;
             int? visualTokensAfterDropping = null;
             try
@@ -210,14 +219,7 @@ internal static class ChatCommand
                     visualTokensAfterDropping = compression.VisualTokensAfterDropping;
                     Tensor? positions = compression.PositionIds;
                     Language.Generation.ICausalLanguageModel lm = compression.Model;
-                    if (parallelDevices is not null)
-                    {
-                        var parallel = new SequenceParallelQwen2(vlm.LanguageModel, parallelDevices) { UlyssesDegree = parse.GetValue(ulysses) };
-                        disposables.Add(parallel);
-                        lm = new SequenceParallelLanguageModel(parallel);
-                    }
-
-                    generator = new TokenGenerator(lm);
+                    generator = new TokenGenerator(parallelDevices is null ? lm : SequenceParallel(vlm.LanguageModel));
                     generationPrompt = new GenerationPrompt { InputsEmbeds = embeds, PositionIds = positions };
                 }
                 else if (modelType == "qwen2")
@@ -231,16 +233,7 @@ internal static class ChatCommand
                     disposables.Add(lm);
                     Tensor inputIds = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length], device: lm.Device);
                     disposables.Add(inputIds);
-                    if (parallelDevices is not null)
-                    {
-                        var parallel = new SequenceParallelQwen2(lm, parallelDevices) { UlyssesDegree = parse.GetValue(ulysses) };
-                        disposables.Add(parallel);
-                        generator = new TokenGenerator(new SequenceParallelLanguageModel(parallel));
-                    }
-                    else
-                    {
-                        generator = new TokenGenerator(lm);
-                    }
+                    generator = parallelDevices is null ? new TokenGenerator(lm) : new TokenGenerator(SequenceParallel(lm));
                     generationPrompt = new GenerationPrompt { InputIds = inputIds };
                 }
                 else

@@ -13,5 +13,12 @@ internal static class ApiProblems
     public static ValidationProblem Invalid(string field, string detail) =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [detail] }, detail: detail, title: $"Invalid '{field}'.");
 
+    /// <summary>Generation requests (questions, captions, analyses) take at most this many new tokens.</summary>
+    public const int MaxNewTokensLimit = 1024;
+
+    /// <summary>400 for a maxNewTokens outside 1 … <see cref="MaxNewTokensLimit"/>; null when it is valid or not given (the default).</summary>
+    public static ValidationProblem? InvalidMaxNewTokens(int? maxNewTokens) =>
+        maxNewTokens is < 1 or > MaxNewTokensLimit ? Invalid("maxNewTokens", $"maxNewTokens must be 1 to {MaxNewTokensLimit}.") : null;
+
     public static ProblemHttpResult NotFound(string what) => Problem(StatusCodes.Status404NotFound, "Not found.", what);
 }

@@ -20,10 +20,7 @@ namespace VideoLong.Pipeline.Http;
 internal static class CaptionAnalysisRoutes
 {
     public const int MaxSegments = 500;
-    public const int MaxFrames = 2048;
     public const int MaxRegions = 256;
-    public const int MaxNewTokensLimit = 1024;
-
 
     public static IEndpointRouteBuilder MapCaptionAndAnalysisRoutes(this IEndpointRouteBuilder app)
     {
@@ -56,9 +53,9 @@ internal static class CaptionAnalysisRoutes
             return ApiProblems.Invalid("frames", "Give frames or fps, not both.");
         }
 
-        if (body.Frames is < 1 or > MaxFrames)
+        if (body.Frames is < 1 or > JobRoutes.MaxFrames)
         {
-            return ApiProblems.Invalid("frames", $"frames must be 1 to {MaxFrames}.");
+            return ApiProblems.Invalid("frames", $"frames must be 1 to {JobRoutes.MaxFrames}.");
         }
 
         if (body.Fps is { } f && !(f > 0 && f <= 30))
@@ -66,9 +63,9 @@ internal static class CaptionAnalysisRoutes
             return ApiProblems.Invalid("fps", "fps must be more than 0 and at most 30.");
         }
 
-        if (body.MaxNewTokens is < 1 or > MaxNewTokensLimit)
+        if (ApiProblems.InvalidMaxNewTokens(body.MaxNewTokens) is { } badTokens)
         {
-            return ApiProblems.Invalid("maxNewTokens", $"maxNewTokens must be 1 to {MaxNewTokensLimit}.");
+            return badTokens;
         }
 
         if (await catalog.SourceOfAsync(videoId, cancellationToken).ConfigureAwait(false) is not { } source)
@@ -84,9 +81,9 @@ internal static class CaptionAnalysisRoutes
         }
 
         double fps = body.Fps ?? 1.0;
-        if (body.Frames is null && duration * fps > MaxFrames)
+        if (body.Frames is null && duration * fps > JobRoutes.MaxFrames)
         {
-            return ApiProblems.Invalid("fps", $"{fps} frames per second over {duration:0.#} s is more than {MaxFrames} frames; lower fps or give frames.");
+            return ApiProblems.Invalid("fps", $"{fps} frames per second over {duration:0.#} s is more than {JobRoutes.MaxFrames} frames; lower fps or give frames.");
         }
 
         var request = new CaptionVideo
@@ -144,9 +141,9 @@ internal static class CaptionAnalysisRoutes
             return ApiProblems.Invalid("maxRegions", $"maxRegions must be 1 to {MaxRegions}.");
         }
 
-        if (body.MaxNewTokens is < 1 or > MaxNewTokensLimit)
+        if (ApiProblems.InvalidMaxNewTokens(body.MaxNewTokens) is { } badTokens)
         {
-            return ApiProblems.Invalid("maxNewTokens", $"maxNewTokens must be 1 to {MaxNewTokensLimit}.");
+            return badTokens;
         }
 
         if (await catalog.SourceOfAsync(imageId, cancellationToken).ConfigureAwait(false) is not { } source)

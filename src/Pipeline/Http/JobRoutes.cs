@@ -22,7 +22,6 @@ internal static class JobRoutes
 {
     public const int MaxQuestionLength = 2000;
     public const int MaxFrames = 2048;
-    public const int MaxNewTokensLimit = 1024;
 
     public static IEndpointRouteBuilder MapJobRoutes(this IEndpointRouteBuilder app)
     {
@@ -62,9 +61,9 @@ internal static class JobRoutes
             return ApiProblems.Invalid("tokensPerFrame", "tokensPerFrame must be 1 to 729, and frames a multiple of the HiCo clip length (4).");
         }
 
-        if (body.MaxNewTokens is < 1 or > MaxNewTokensLimit)
+        if (ApiProblems.InvalidMaxNewTokens(body.MaxNewTokens) is { } badTokens)
         {
-            return ApiProblems.Invalid("maxNewTokens", $"maxNewTokens must be 1 to {MaxNewTokensLimit}.");
+            return badTokens;
         }
 
         CompressionSettings compression;

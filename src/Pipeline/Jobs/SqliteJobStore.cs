@@ -220,26 +220,13 @@ public sealed class SqliteJobStore : IJobStore, IDisposable
         await transaction.CommitAsync(cancellationToken);
     }
 
-    public async Task<IReadOnlyList<StageTiming>> GetTimingsAsync(JobId jobId, CancellationToken cancellationToken)
-    {
-        ThrowIfEmpty(jobId);
-        await using SqliteConnection connection = await OpenConnectionAsync(cancellationToken);
-        await ReadStateAsync(connection, null, jobId, cancellationToken);
-        await using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT state, started_at, ended_at FROM job_timings WHERE job_id = $id ORDER BY started_at, rowid";
-        Bind(command, ("$id", Key(jobId)));
-        var timings = new List<StageTiming>();
-        await using SqliteDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            timings.Add(new StageTiming(
+    public Task<IReadOnlyList<StageTiming>> GetTimingsAsync(JobId jobId, CancellationToken cancellationToken) =>
+        ReadRowsOfJobAsync(jobId, "SELECT state, started_at, ended_at FROM job_timings WHERE job_id = $id ORDER BY started_at, rowid",
+            reader => new StageTiming(
                 Enum.Parse<JobState>(reader.GetString(0)),
                 FromTicks(reader.GetInt64(1)),
-                reader.IsDBNull(2) ? null : FromTicks(reader.GetInt64(2))));
-        }
-
-        return timings;
-    }
+                reader.IsDBNull(2) ? null : FromTicks(reader.GetInt64(2))),
+            cancellationToken);
 
     public async Task<bool> RequestCancellationAsync(JobId jobId, CancellationToken cancellationToken)
     {
@@ -369,29 +356,35 @@ public sealed class SqliteJobStore : IJobStore, IDisposable
         return changed > 0;
     }
 
-    public async Task<IReadOnlyList<StepRecord>> GetStepsAsync(JobId jobId, CancellationToken cancellationToken)
-    {
-        ThrowIfEmpty(jobId);
-        await using SqliteConnection connection = await OpenConnectionAsync(cancellationToken);
-        await ReadStateAsync(connection, null, jobId, cancellationToken);
-        await using SqliteCommand command = connection.CreateCommand();
-        command.CommandText = "SELECT stage, status, message_id, attempts, started_at, lease_until, completed_at FROM job_steps WHERE job_id = $id ORDER BY started_at, rowid";
-        Bind(command, ("$id", Key(jobId)));
-        var steps = new List<StepRecord>();
-        await using SqliteDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            steps.Add(new StepRecord(
+    public Task<IReadOnlyList<StepRecord>> GetStepsAsync(JobId jobId, CancellationToken cancellationToken) =>
+        ReadRowsOfJobAsync(jobId, "SELECT stage, status, message_id, attempts, started_at, lease_until, completed_at FROM job_steps WHERE job_id = $id ORDER BY started_at, rowid",
+            reader => new StepRecord(
                 Enum.Parse<JobStage>(reader.GetString(0)),
                 reader.GetString(1) == "completed",
                 Guid.Parse(reader.GetString(2)),
                 reader.GetInt32(3),
                 FromTicks(reader.GetInt64(4)),
                 FromTicks(reader.GetInt64(5)),
-                reader.IsDBNull(6) ? null : FromTicks(reader.GetInt64(6))));
+                reader.IsDBNull(6) ? null : FromTicks(reader.GetInt64(6))),
+            cancellationToken);
+
+    /// <summary>The rows <paramref name="sql"/> (bound to $id) returns for an existing job (unknown jobs throw), mapped by <paramref name="map"/>.</summary>
+    private async Task<IReadOnlyList<T>> ReadRowsOfJobAsync<T>(JobId jobId, string sql, Func<SqliteDataReader, T> map, CancellationToken cancellationToken)
+    {
+        ThrowIfEmpty(jobId);
+        await using SqliteConnection connection = await OpenConnectionAsync(cancellationToken);
+        await ReadStateAsync(connection, null, jobId, cancellationToken);
+        await using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        Bind(command, ("$id", Key(jobId)));
+        var rows = new List<T>();
+        await using SqliteDataReader reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(map(reader));
         }
 
-        return steps;
+        return rows;
     }
 
     // ---- schema ----

@@ -4,7 +4,6 @@ using VideoLong.Ingest;
 using VideoLong.Language.Generation;
 using VideoLong.Language.Models.LlavaOnevision;
 using VideoLong.Language.Models.Qwen2;
-using VideoLong.Language.Positions;
 using VideoLong.Language.Tokenization;
 using VideoLong.Pipeline.Bus;
 using VideoLong.Vision;
@@ -43,11 +42,7 @@ public sealed class LlavaNiahModel : INiahModel
             V2peStride = compression.V2peStride,
             TimePrompt = false,
         };
-        _options.Validate();
-        if (_options.DropLayers.Count > 0 && _options.DropLayers[^1] > model.Model.Config.TextConfig.NumHiddenLayers)
-        {
-            throw new VideoLongException($"Invalid compression.dropLayers: the model has {model.Model.Config.TextConfig.NumHiddenLayers} decoder layers.");
-        }
+        VideoPromptCompression.Validate(_options, model.Model.Config.TextConfig.NumHiddenLayers);
 
         LlavaOnevisionForConditionalGeneration vlm = model.Model;
         Info = new NiahModelInfo
@@ -182,52 +177,22 @@ public sealed class LlavaNiahModel : INiahModel
         int[] expanded = [.. PlaceholderExpander.ForTokenizer(tokenizer).Expand(ids, [], [(int)visual.shape[0]]).Ids, .. suffix];
         Tensor idTensor = tensor(expanded.Select(x => (long)x).ToArray(), [1, expanded.Length], device: vlm.LanguageModel.Device);
         Tensor embeds = vlm.LanguageModel.EmbedTokens(idTensor);                                   // [1, L, H]
-        Tensor mask = idTensor.eq(vlm.Config.VideoTokenIndex);                                    // [1, L]
-        long count = mask.sum().item<long>();
-        if (count != visual.shape[0])
-        {
-            throw new TokenFeatureMismatchException("Video", count, visual.shape[0], "Hint: the NIAH sequence and the prompt disagree.");
-        }
-
-        embeds = embeds.masked_scatter(mask.unsqueeze(-1).expand_as(embeds), visual.to(embeds.dtype).to(embeds.device));
+        embeds = LlavaOnevisionForConditionalGeneration.Splice(embeds, idTensor, vlm.Config.VideoTokenIndex, visual, "Video", "Hint: the NIAH sequence and the prompt disagree.");
         bool[] isVisual = expanded.Select(t => t == vlm.Config.VideoTokenIndex).ToArray();
-        Tensor? positions = null;
-        if (_options.V2peStride is { } stride)
-        {
-            double[] v2pe = V2pePositions.Compute(isVisual, stride);
-            positions = tensor(v2pe.Select(x => (float)x).ToArray(), [1, v2pe.Length], device: vlm.LanguageModel.Device).MoveToOuterDisposeScope();
-        }
-
-        ICausalLanguageModel lm = vlm.LanguageModel;
-        if (_options.DropLayers.Count > 0)
-        {
-            var dropping = new VideoTokenDropping
-            {
-                Mode = _options.DropMode switch
-                {
-                    "uniform" => VideoTokenDropMode.Uniform,
-                    "attention" => VideoTokenDropMode.Attention,
-                    _ => VideoTokenDropMode.Uniform0Attention,
-                },
-                Layers = _options.DropLayers,
-                Ratios = _options.DropRatios,
-                VisualStart = Array.IndexOf(isVisual, true),
-                VisualCount = (int)count,
-                Positions = _options.V2peStride is null ? VideoDropPositions.Repacked : VideoDropPositions.Original,
-            };
-            dropping.Validate(vlm.Config.TextConfig.NumHiddenLayers, expanded.Length);
-            lm = vlm.LanguageModel.WithVideoTokenDropping(dropping);
-        }
-
-        return new Prompt(embeds.MoveToOuterDisposeScope(), positions, lm);
+        var compression = VideoPromptCompression.Apply(vlm.LanguageModel, isVisual, _options);   // dropping and V2PE as chat and the answer stage apply them
+        return new Prompt(embeds.MoveToOuterDisposeScope(), compression);
     }
 
-    private sealed record Prompt(Tensor Embeds, Tensor? Positions, ICausalLanguageModel Model) : IDisposable
+    private sealed record Prompt(Tensor Embeds, VideoPromptCompression Compression) : IDisposable
     {
+        public Tensor? Positions => Compression.PositionIds;
+
+        public ICausalLanguageModel Model => Compression.Model;
+
         public void Dispose()
         {
             Embeds.Dispose();
-            Positions?.Dispose();
+            Compression.Dispose();
         }
     }
 }

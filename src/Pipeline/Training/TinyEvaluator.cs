@@ -48,8 +48,8 @@ public sealed class TinyEvaluator(LlavaOnevisionForConditionalGeneration model, 
             rowIds.Add(ids);
             Tensor idTensor = tensor(ids.Select(x => (long)x).ToArray(), [1, ids.Length]).to(device);
             Tensor embeds = model.LanguageModel.EmbedTokens(idTensor);               // [1, L, H]
-            Tensor mask = idTensor.eq(model.Config.VideoTokenIndex).unsqueeze(-1).expand_as(embeds);
-            rows.Add(embeds.masked_scatter(mask, visual.to(embeds.dtype))[0]);       // [L, H]
+            rows.Add(LlavaOnevisionForConditionalGeneration.Splice(embeds, idTensor, model.Config.VideoTokenIndex, visual, "Video",
+                "Hint: the prompt was built for another number of visual tokens.")[0]);   // [L, H]
         }
 
         int length = rows.Max(r => (int)r.shape[0]);

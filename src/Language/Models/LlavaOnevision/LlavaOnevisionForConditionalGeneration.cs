@@ -365,8 +365,16 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         return pooled.permute(0, 2, 3, 1).reshape(n, -1, hidden);                 // [N, ⌈g/2⌉², H]
     }
 
-    private static Tensor Splice(Tensor embeds, Tensor ids, int token, Tensor features, string kind, string hint)
+    /// <summary>
+    /// <paramref name="embeds"/> [B, L, H] with the rows where <paramref name="ids"/> [B, L] hold <paramref name="token"/>
+    /// replaced, in order, by <paramref name="features"/> [N, H] (moved to the embeddings' dtype and device); N must equal
+    /// the number of those rows, else <see cref="TokenFeatureMismatchException"/> with <paramref name="hint"/>.
+    /// </summary>
+    public static Tensor Splice(Tensor embeds, Tensor ids, int token, Tensor features, string kind, string hint)
     {
+        ArgumentNullException.ThrowIfNull(embeds);
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(features);
         Tensor mask = ids.eq(token);                                              // [B, L]
         long count = mask.sum().item<long>();
         if (count != features.shape[0])
@@ -375,7 +383,7 @@ public sealed class LlavaOnevisionForConditionalGeneration : nn.Module<LlavaOnev
         }
 
         Tensor expanded = mask.unsqueeze(-1).expand_as(embeds);                   // [B, L, H]
-        return embeds.masked_scatter(expanded, features.to(embeds.dtype));
+        return embeds.masked_scatter(expanded, features.to(embeds.dtype, embeds.device));
     }
 
     /// <summary>Tiles of an image: the base tile plus the grid of the best resolution (image_size_to_num_patches).</summary>

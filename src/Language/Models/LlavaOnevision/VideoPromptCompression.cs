@@ -65,7 +65,8 @@ public sealed class VideoPromptCompression : IDisposable
         if (options.V2peStride is { } stride)
         {
             double[] v2pe = V2pePositions.Compute(isVisual, stride);
-            positions = tensor(v2pe.Select(x => (float)x).ToArray(), [1, v2pe.Length], device: languageModel.Device);
+            positions = tensor(v2pe.Select(x => (float)x).ToArray(), [1, v2pe.Length], device: languageModel.Device)
+                .DetachFromDisposeScope();                                            // owned (and disposed) by this object, not by a caller's scope
         }
 
         try
