@@ -12,6 +12,9 @@ namespace VideoLong.Pipeline.Cli;
 /// </summary>
 internal static class NiahCommand
 {
+    /// <summary>niah-report reads results.json files up to this size (a 10,000-frame grid writes well under 1 MB).</summary>
+    private const long MaxResultsBytes = 256L << 20;
+
     /// <summary>
     /// <c>videolong niah-report DIR</c>: writes results.csv, heatmap.png and summary.md again from DIR/results.json (e.g. for
     /// a run made on a host without fonts, where the heatmap could not be drawn).
@@ -27,6 +30,11 @@ internal static class NiahCommand
             if (!File.Exists(file))
             {
                 throw new VideoLongException($"No {NiahReport.ResultsJson} in '{dir}': give the output folder of a `videolong niah` run.");
+            }
+
+            if (new FileInfo(file).Length > MaxResultsBytes)
+            {
+                throw new VideoLongException($"'{file}' has {new FileInfo(file).Length:N0} bytes; results of a NIAH run are read up to {MaxResultsBytes:N0}.");
             }
 
             NiahRunResult? result;

@@ -26,23 +26,34 @@ public static class NiahFrames
         return Make(pixels, size, index, seconds);
     }
 
-    /// <summary>An image file as one frame of <paramref name="size"/>² (alpha flattened on white, grey expanded to RGB).</summary>
-    public static VideoFrame FromImageFile(string path, int size)
+    /// <summary>Images read whole (needles, training backgrounds) may hold at most this many pixels.</summary>
+    public const long MaxImagePixels = 100_000_000;
+
+    /// <summary>
+    /// An image file as one frame of <paramref name="size"/>² (alpha flattened on white, grey expanded to RGB);
+    /// <paramref name="what"/> names the file's role in errors.
+    /// </summary>
+    public static VideoFrame FromImageFile(string path, int size, string what = "NIAH needle image")
     {
         if (!File.Exists(path))
         {
-            throw new VideoLongException($"NIAH needle image '{path}' does not exist.");
+            throw new VideoLongException($"{what} '{path}' does not exist.");
         }
 
         try
         {
             using Image loaded = Image.NewFromFile(path, access: Enums.Access.Sequential);
+            if ((long)loaded.Width * loaded.Height > MaxImagePixels)
+            {
+                throw new VideoLongException($"{what} '{path}' is {loaded.Width}×{loaded.Height}; at most {MaxImagePixels:N0} pixels are read whole (use a smaller image).");
+            }
+
             (byte[] rgb, int w, int h) = ToRgb(loaded);
             return FromRgb(rgb, w, h, size);
         }
         catch (VipsException e)
         {
-            throw new VideoLongException($"NIAH needle image '{path}' cannot be read as an image: {VideoLongCliText(e.Message)}", e);
+            throw new VideoLongException($"{what} '{path}' cannot be read as an image: {VideoLongCliText(e.Message)}", e);
         }
     }
 

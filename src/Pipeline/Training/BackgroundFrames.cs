@@ -1,4 +1,4 @@
-using NetVips;
+using VideoLong.Ingest;
 using VideoLong.Pipeline.Niah;
 
 namespace VideoLong.Pipeline.Training;
@@ -27,16 +27,8 @@ public static class BackgroundFrames
         var frames = new byte[files.Length][];
         for (int i = 0; i < files.Length; i++)
         {
-            try
-            {
-                using Image image = Image.NewFromFile(files[i], access: Enums.Access.Sequential);
-                (byte[] rgb, int w, int h) = NiahFrames.ToRgb(image);
-                frames[i] = NiahFrames.FromRgb(rgb, w, h, size).Rgb24;
-            }
-            catch (VipsException e)
-            {
-                throw new VideoLongException($"Background frame '{files[i]}' cannot be read as an image: {e.Message.Split('\n')[0]}", e);
-            }
+            using VideoFrame frame = NiahFrames.FromImageFile(files[i], size, "Background frame");
+            frames[i] = frame.Rgb24.ToArray();
         }
 
         return frames;

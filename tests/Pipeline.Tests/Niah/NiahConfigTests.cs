@@ -94,3 +94,62 @@ public sealed class When_a_niah_config_is_read
         Assert.Equal("/abs/x", config.Resolve("/abs/x"));
     }
 }
+
+public sealed class When_an_image_is_read_whole_for_a_frame
+{
+    [Fact]
+    public void A_huge_image_is_refused_from_its_header_before_decoding()
+    {
+        // A PNG whose header claims 20000×20000 (400 MP) but holds a few bytes of data: the limit must hold before any decode.
+        string path = Path.Combine(Path.GetTempPath(), $"videolong-huge-{Guid.NewGuid():N}.png");
+        try
+        {
+            File.WriteAllBytes(path, PngHeader(20000, 20000));
+            var error = Assert.Throws<VideoLongException>(() => NiahFrames.FromImageFile(path, 64, "Background frame"));
+            Assert.Contains("Background frame", error.Message, StringComparison.Ordinal);
+            Assert.True(error.Message.Contains("20000×20000", StringComparison.Ordinal), error.Message);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    private static byte[] PngHeader(int width, int height)
+    {
+        using var idat = new MemoryStream();
+        using (var z = new System.IO.Compression.ZLibStream(idat, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
+        {
+            z.Write(new byte[16]);                                                       // far fewer rows than the header claims
+        }
+
+        var png = new List<byte> { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A };
+        png.AddRange(Chunk("IHDR", [.. BigEndian(width), .. BigEndian(height), 8, 2, 0, 0, 0]));   // 8-bit RGB, deflate, no filter, no interlace
+        png.AddRange(Chunk("IDAT", idat.ToArray()));
+        png.AddRange(Chunk("IEND", []));
+        return [.. png];
+    }
+
+    private static byte[] Chunk(string type, byte[] data)
+    {
+        byte[] typed = [.. System.Text.Encoding.ASCII.GetBytes(type), .. data];
+        return [.. BigEndian(data.Length), .. typed, .. BigEndian((int)Crc32(typed))];
+    }
+
+    private static byte[] BigEndian(int value) => [(byte)(value >> 24), (byte)(value >> 16), (byte)(value >> 8), (byte)value];
+
+    private static uint Crc32(IEnumerable<byte> bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+            }
+        }
+
+        return ~crc;
+    }
+}
