@@ -212,7 +212,7 @@ internal static class TrainCommand
                 "bf16" => TensorDtype.BF16,
                 var other => throw new VideoLongException($"Invalid --dtype '{other}': fp32 or bf16."),
             };
-            long bytes = await ResNetTowerWeights.ExportAsync(parse.GetValue(onnx)!, parse.GetRequiredValue(output), n, cancellationToken, type).ConfigureAwait(false);
+            long bytes = await ResNetTowerWeights.ExportAsync(parse.GetValue(onnx)!, parse.GetRequiredValue(output), n, type, cancellationToken).ConfigureAwait(false);
             await cli.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"wrote {parse.GetRequiredValue(output)} ({bytes / 1048576.0:F1} MiB)")).ConfigureAwait(false);
             return VideoLongCli.ExitOk;
         });

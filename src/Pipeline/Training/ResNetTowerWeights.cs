@@ -42,7 +42,7 @@ public static class ResNetTowerWeights
     /// Writes the tower (ImageNet weights from <paramref name="onnxPath"/>, <paramref name="stages"/> stages) as safetensors
     /// of <paramref name="dtype"/> (F32 exact; BF16 half the size, e.g. to fit a device call, rounded).
     /// </summary>
-    public static async Task<long> ExportAsync(string onnxPath, string outPath, int stages, CancellationToken cancellationToken, TensorDtype dtype = TensorDtype.F32)
+    public static async Task<long> ExportAsync(string onnxPath, string outPath, int stages, TensorDtype dtype, CancellationToken cancellationToken)
     {
         using var tower = new ResNet18VisionModel(new ResNet18VisionConfig { ImageSize = 64, NumStages = stages });
         ResNet18OnnxImport.LoadInto(tower, OnnxModel.Read(onnxPath));

@@ -39,7 +39,7 @@ public sealed class When_VideoLong_Tiny_has_the_ResNet18_tower : IDisposable
     private static readonly Lazy<string> Exported = new(() =>
     {
         string path = Path.Combine(Path.GetTempPath(), $"videolong-resnet18-layer3-{Environment.ProcessId}.safetensors");
-        ResNetTowerWeights.ExportAsync(ResNet18OnnxImport.DefaultOnnxPath(), path, 3, CancellationToken.None).GetAwaiter().GetResult();
+        ResNetTowerWeights.ExportAsync(ResNet18OnnxImport.DefaultOnnxPath(), path, 3, VideoLong.Pipeline.Artifacts.TensorDtype.F32, CancellationToken.None).GetAwaiter().GetResult();
         return path;
     });
 
